@@ -1,0 +1,1 @@
+"""Agents: the callers' personas, with their model preferences and rules."""

@@ -1,0 +1,17 @@
+"""The Celery app. Configuration comes from Django settings (CELERY_* names).
+
+Without REDIS_URL, settings make every task run eagerly in-process, so the embedded
+default needs no broker; with it, workers and beat share the Redis broker.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+
+app = Celery("controlplane")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,17 @@
+"""Top-level URLs. Apps add their own url modules as their issues land."""
+
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+from controlplane import views
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
+
+admin.site.site_header = "Switchboard administration"
+admin.site.site_title = "Switchboard"
+admin.site.index_title = "Routing configuration and audit"

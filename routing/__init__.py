@@ -1,0 +1,1 @@
+"""Routing: the registry, strategies, rules, overrides, budgets, decisions and audit."""

@@ -1,0 +1,34 @@
+"""Settings for fast tests, and the actors tests act as.
+
+`admin_user` and `admin_client` come from pytest-django.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from routing.services import ApiKeyCreated, api_key_create
+from tests.factories import make_user
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: Any) -> None:
+    # The default PBKDF2 hasher costs ~100ms per user created or logged in.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def operator_user(db: None) -> Any:
+    return make_user(role="operator", username="operator")
+
+
+@pytest.fixture
+def viewer_user(db: None) -> Any:
+    return make_user(role="viewer", username="viewer")
+
+
+@pytest.fixture
+def service_key(db: None) -> ApiKeyCreated:
+    return api_key_create(name="service")
