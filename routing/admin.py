@@ -18,9 +18,12 @@ from routing.models import (
     ApiKey,
     Budget,
     ChangeLogEntry,
+    ConfigSnapshot,
     ControlState,
     Decision,
     EnvironmentProfile,
+    Experiment,
+    ExperimentVariant,
     FallbackStep,
     LLMModel,
     Provider,
@@ -214,6 +217,20 @@ class EnvironmentProfileAdmin(ChangeLoggedAdmin):
     list_display = ["name", "active", "max_cloud_spend_per_day", "force_local_models"]
 
 
+class ExperimentVariantInline(admin.TabularInline):
+    model = ExperimentVariant
+    fields = ["model", "weight"]
+    extra = 0
+    min_num = 2
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(ChangeLoggedAdmin):
+    list_display = ["key", "agent", "sticky_by", "enabled"]
+    list_filter = ["enabled"]
+    inlines = [ExperimentVariantInline]
+
+
 @admin.register(StrategyOverride)
 class StrategyOverrideAdmin(ChangeLoggedAdmin):
     list_display = [
@@ -319,6 +336,11 @@ class DecisionAdmin(ReadOnlyAdmin):
     search_fields = ["public_id", "agent_key", "task_id", "session_id", "model_used"]
     date_hierarchy = "created_at"
     show_full_result_count = False  # a COUNT(*) over millions of rows per page view is too slow
+
+
+@admin.register(ConfigSnapshot)
+class ConfigSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["version", "created_at"]
 
 
 @admin.register(ChangeLogEntry)

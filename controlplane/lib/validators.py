@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -26,6 +27,22 @@ validate_env_var_name = RegexValidator(
     ENV_VAR_PATTERN,
     "Give the NAME of an environment variable (like ANTHROPIC_API_KEY), never the secret itself.",
 )
+
+
+def validate_http_url(value: str) -> None:
+    """http(s)://host[:port][/path]. Laxer than Django's URLValidator on purpose: Docker
+    Compose service names such as ollama_host are valid hosts on a private network."""
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in value)
+    ):
+        raise ValidationError(
+            "Enter an http:// or https:// URL with a host, e.g. http://localhost:11434.",
+            code="invalid",
+        )
+
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 

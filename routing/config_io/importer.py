@@ -99,6 +99,7 @@ class _Applier:
         self.issues: list[ConfigIssue] = []
         self.providers: dict[str, Provider] = {}
         self.models: dict[str, LLMModel] = {}
+        self.strategy_pk: dict[str, int] = {}
 
     # -- generic ---------------------------------------------------------------------
     def _log(self, verb: str, obj: models.Model, key: str, before: Any, after: Any) -> None:
@@ -116,25 +117,33 @@ class _Applier:
         )
         self.result.changes.append(f"{verb} {target_type} {key}")
 
-    def _save(self, obj: models.Model, where: str) -> bool:
+    def _save(self, obj: models.Model, where: Where) -> bool:
+        """Validate against the model (the last line of defence: column sizes, URL and
+        constraint checks) and report a failure at the row's file and key path."""
         try:
             obj.full_clean()
         except ValidationError as exc:
+            file, path = where
             for name, messages in exc.message_dict.items():
                 for message in messages:
-                    path = where if name == "__all__" else f"{where} ({name})"
-                    self.issues.append(ConfigIssue("configuration", path, message))
+                    field = "" if name == "__all__" else f"{FIELD_KEYS.get(name, name)}: "
+                    self.issues.append(ConfigIssue(file, path, f"{field}{message}"))
             return False
         obj.save()
         return True
 
     def upsert(
-        self, model: type[models.Model], lookup: dict[str, Any], fields: dict[str, Any], key: str
+        self,
+        model: type[models.Model],
+        lookup: dict[str, Any],
+        fields: dict[str, Any],
+        key: str,
+        where: Where,
     ) -> Any:
         obj = model.objects.filter(**lookup).first()
         if obj is None:
             obj = model(**lookup, **fields)
-            if self._save(obj, key):
+            if self._save(obj, where):
                 self.result.created += 1
                 self._log("create", obj, key, None, snapshot_of(obj))
             return obj
@@ -143,7 +152,7 @@ class _Applier:
             before = snapshot_of(obj)
             for name in changed:
                 setattr(obj, name, fields[name])
-            if self._save(obj, key):
+            if self._save(obj, where):
                 self.result.updated += 1
                 self._log("update", obj, key, before, snapshot_of(obj))
         return obj
@@ -155,6 +164,7 @@ class _Applier:
         rows: list[dict[str, Any]],
         compare: list[str],
         key: str,
+        where: Where,
     ) -> None:
         """Make an ordered list of rows equal to `rows`, rewriting it only if it differs."""
         current = [{name: getattr(obj, name) for name in compare} for obj in queryset]
@@ -164,9 +174,9 @@ class _Applier:
         before = [snapshot_of(obj) for obj in queryset]
         deleted, _ = queryset.delete()
         created = []
-        for row in rows:
+        for i, row in enumerate(rows):
             obj = model(**row)
-            if self._save(obj, key):
+            if self._save(obj, (where[0], f"{where[1]}[{i}]")):
                 created.append(snapshot_of(obj))
         self.result.deleted += deleted
         self.result.created += len(created)
@@ -195,40 +205,54 @@ class _Applier:
             self.providers[name] = Provider.objects.get(name=name)
         return self.providers[name].pk
 
-    # -- in dependency order ------------------------------------------------------------
+    # -- in dependency order; stop at the first stage that failed, since later stages
+    # -- would only look up the rows it could not write ---------------------------------
     def apply(self, d: Desired) -> None:
+        for stage in (self.apply_registry, self.apply_policy, self.apply_agents, self.apply_tables):
+            stage(d)
+            if self.issues:
+                return
+        self.apply_budgets(d)
+        self.apply_environments(d)
+
+    def apply_registry(self, d: Desired) -> None:
         for name, fields in d.providers.items():
-            self.providers[name] = self.upsert(Provider, {"name": name}, fields, name)
+            where = (LLM_ROUTING, f"providers.{fields['tier']}.{name}")
+            self.providers[name] = self.upsert(Provider, {"name": name}, fields, name, where)
         for name, fields in d.implied_providers.items():
             if not Provider.objects.filter(name=name).exists():
-                self.providers[name] = self.upsert(Provider, {"name": name}, fields, name)
+                where = ("models.yaml", f"models (provider {name})")
+                self.providers[name] = self.upsert(Provider, {"name": name}, fields, name, where)
+        if self.issues:
+            return
         for key, spec in d.models.items():
             fields = {k: v for k, v in spec.items() if k != "provider"}
             fields["provider_id"] = self.provider_id(spec["provider"])
-            self.models[key] = self.upsert(LLMModel, {"key": key}, fields, key)
+            where = ("models.yaml", f"models.{key}")
+            self.models[key] = self.upsert(LLMModel, {"key": key}, fields, key, where)
         for key, spec in d.listed_models.items():
             if not LLMModel.objects.filter(key=key).exists():
                 fields = {k: v for k, v in spec.items() if k != "provider"}
                 fields["provider_id"] = self.provider_id(spec["provider"])
-                self.models[key] = self.upsert(LLMModel, {"key": key}, fields, key)
+                where = (LLM_ROUTING, f"providers ({spec['provider']} model {spec['model_id']})")
+                self.models[key] = self.upsert(LLMModel, {"key": key}, fields, key, where)
+
+    def apply_policy(self, d: Desired) -> None:
+        for key, fields in d.strategies.items():
+            self.upsert(
+                Strategy, {"key": key}, fields, key, ("routing.yaml", f"routing.strategies.{key}")
+            )
         if self.issues:
-            return  # later rows would only repeat the same missing references
-        strategies = {
-            key: self.upsert(Strategy, {"key": key}, fields, key)
-            for key, fields in d.strategies.items()
-        }
-        strategy_pk = {
-            **dict(Strategy.objects.values_list("key", "pk")),
-            **{k: s.pk for k, s in strategies.items()},
-        }
+            return
+        self.strategy_pk = dict(Strategy.objects.values_list("key", "pk"))
         if d.default_strategy is not None:
             self.upsert(
                 RoutingSettings,
                 {"pk": 1},
-                {"default_strategy_id": strategy_pk[d.default_strategy]},
+                {"default_strategy_id": self.strategy_pk[d.default_strategy]},
                 "default",
+                ("routing.yaml", "routing.default_strategy"),
             )
-        self.apply_agents(d)
         if d.global_rules is not None:
             self.replace_list(
                 RoutingRule,
@@ -239,48 +263,16 @@ class _Applier:
                 ],
                 RULE_FIELDS,
                 "global",
+                ("routing.yaml", "routing.global_rules"),
             )
-        if d.factors is not None:
-            for factor in d.factors:
-                self.upsert(
-                    RoutingFactor,
-                    {"name": factor["name"]},
-                    {k: v for k, v in factor.items() if k != "name"},
-                    factor["name"],
-                )
-        if d.task_routes is not None:
-            self.replace_list(
-                TaskRoute,
-                TaskRoute.objects.order_by("task_type", "band", "position"),
-                sorted(
-                    (
-                        {
-                            "task_type": r["task_type"],
-                            "band": r["band"],
-                            "position": r["position"],
-                            "provider_id": self.provider_id(r["provider"]),
-                            "model_id": self.model_id(r["model"]),
-                        }
-                        for r in d.task_routes
-                    ),
-                    key=lambda r: (r["task_type"], r["band"], r["position"]),
-                ),
-                ["task_type", "band", "position", "provider_id", "model_id"],
-                "all",
+        for i, factor in enumerate(d.factors or []):
+            self.upsert(
+                RoutingFactor,
+                {"name": factor["name"]},
+                {k: v for k, v in factor.items() if k != "name"},
+                factor["name"],
+                ("routing.yaml", f"routing.routing_factors[{i}]"),
             )
-        if d.fallback_chain is not None:
-            self.replace_list(
-                FallbackStep,
-                FallbackStep.objects.order_by("position"),
-                [
-                    {"position": i, "provider_id": self.provider_id(n)}
-                    for i, n in enumerate(d.fallback_chain)
-                ],
-                ["position", "provider_id"],
-                "all",
-            )
-        self.apply_budgets(d)
-        self.apply_environments(d, strategy_pk)
 
     def rule_row(self, rule: dict[str, Any], *, scope: str, agent_id: int | None) -> dict[str, Any]:
         return {
@@ -304,7 +296,7 @@ class _Applier:
                 "budget_mode_model",
             ):
                 fields[f"{role}_id"] = self.model_id(fields.pop(role))
-            agent = self.upsert(Agent, {"key": key}, fields, key)
+            agent = self.upsert(Agent, {"key": key}, fields, key, ("agents.yaml", f"agents.{key}"))
             if agent.pk is None:
                 continue
             self.replace_list(
@@ -316,9 +308,53 @@ class _Applier:
                 ],
                 RULE_FIELDS,
                 f"agent:{key}",
+                ("agents.yaml", f"agents.{key}.routing_rules"),
+            )
+
+    def apply_tables(self, d: Desired) -> None:
+        """Seed 003's task type x complexity table and its fallback chain."""
+        if d.task_routes is not None:
+            rows = sorted(
+                (
+                    {
+                        "task_type": r["task_type"],
+                        "band": r["band"],
+                        "position": r["position"],
+                        "provider_id": self.provider_id(r["provider"]),
+                        "model_id": self.model_id(r["model"]),
+                    }
+                    for r in d.task_routes
+                ),
+                key=lambda r: (r["task_type"], r["band"], r["position"]),
+            )
+            self.replace_list(
+                TaskRoute,
+                TaskRoute.objects.order_by("task_type", "band", "position"),
+                rows,
+                ["task_type", "band", "position", "provider_id", "model_id"],
+                "all",
+                (LLM_ROUTING, "routing_rules"),
+            )
+        if d.fallback_chain is not None:
+            self.replace_list(
+                FallbackStep,
+                FallbackStep.objects.order_by("position"),
+                [
+                    {"position": i, "provider_id": self.provider_id(n)}
+                    for i, n in enumerate(d.fallback_chain)
+                ],
+                ["position", "provider_id"],
+                "all",
+                (LLM_ROUTING, "fallback_chain"),
             )
 
     def apply_budgets(self, d: Desired) -> None:
+        sections = {
+            "global": "cost_limits",
+            "provider": "cost_limits.provider_limits",
+            "agent": "cost_limits.agent_limits",
+            "model": "cost_limits.model_limits",
+        }
         for budget in d.budgets:
             scope, target, period = budget["scope"], budget["target"], budget["period"]
             lookup: dict[str, Any] = {"scope": scope, "period": period}
@@ -332,29 +368,41 @@ class _Applier:
                 k: budget[k]
                 for k in ("limit_usd", "per_request_limit_usd", "warning_threshold", "enabled")
             }
-            self.upsert(Budget, lookup, fields, f"{scope}:{target or '*'}:{period}")
-        for tokens in d.session_budgets:
-            self.upsert(SessionTokenBudget, {"scope": RuleScope.GLOBAL}, tokens, "global")
-
-    def apply_environments(self, d: Desired, strategy_pk: dict[str, int]) -> None:
-        for name, spec in d.environments.items():
-            fields = dict(spec)
-            fields["default_strategy_id"] = strategy_pk.get(fields.pop("default_strategy") or "")
-            self.upsert(EnvironmentProfile, {"name": name}, fields, name)
-        # Deactivate first: the database allows one active environment at a time.
-        for profile in EnvironmentProfile.objects.filter(active=True).exclude(
-            name=d.active_environment or ""
-        ):
-            self.upsert(EnvironmentProfile, {"pk": profile.pk}, {"active": False}, profile.name)
-        if d.active_environment:
+            path = sections[scope] + (f".{target}" if target else "")
             self.upsert(
-                EnvironmentProfile,
-                {"name": d.active_environment},
-                {"active": True},
-                d.active_environment,
+                Budget, lookup, fields, f"{scope}:{target or '*'}:{period}", (LLM_ROUTING, path)
+            )
+        for tokens in d.session_budgets:
+            self.upsert(
+                SessionTokenBudget,
+                {"scope": RuleScope.GLOBAL},
+                tokens,
+                "global",
+                (LLM_ROUTING, "cost_limits.session_tokens"),
             )
 
+    def apply_environments(self, d: Desired) -> None:
+        for name, spec in d.environments.items():
+            fields = dict(spec)
+            fields["default_strategy_id"] = self.strategy_pk.get(
+                fields.pop("default_strategy") or ""
+            )
+            where = (f"environments/{name}.yaml", "routing.global_overrides")
+            self.upsert(EnvironmentProfile, {"name": name}, fields, name, where)
+        # Deactivate first: the database allows one active environment at a time.
+        active = d.active_environment or ""
+        for profile in EnvironmentProfile.objects.filter(active=True).exclude(name=active):
+            where = (f"environments/{profile.name}.yaml", "")
+            self.upsert(
+                EnvironmentProfile, {"pk": profile.pk}, {"active": False}, profile.name, where
+            )
+        if active:
+            where = (f"environments/{active}.yaml", "")
+            self.upsert(EnvironmentProfile, {"name": active}, {"active": True}, active, where)
 
+
+Where = tuple[str, str]  # (file, key path) a row came from, for error messages
+LLM_ROUTING = "llm_routing.yaml"
 RULE_FIELDS = [
     "scope",
     "agent_id",
@@ -365,3 +413,13 @@ RULE_FIELDS = [
     "model_id",
     "enabled",
 ]
+# Model fields named as the configuration files name them, in error messages.
+FIELD_KEYS = {
+    "cost_input_per_1k": "cost_per_1k_tokens.input",
+    "cost_output_per_1k": "cost_per_1k_tokens.output",
+    "timeout_s": "timeout",
+    "requests_per_minute": "rate_limits.requests_per_minute",
+    "tokens_per_minute": "rate_limits.tokens_per_minute",
+    "limit_usd": "limit",
+    "per_request_limit_usd": "per_request",
+}

@@ -19,6 +19,7 @@ FILES: dict[str, dict[str, Any]] = {
     "llm_routing.yaml": schemas.LLM_ROUTING,
 }
 ENVIRONMENTS_DIR = "environments"
+API_KEY_MESSAGE = 'must name an environment variable as "${NAME}"; a secret never goes in a file'
 
 
 @dataclass
@@ -52,7 +53,12 @@ def _check(data: Any, schema: dict[str, Any], display: str, issues: list[ConfigI
     validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     for error in errors:
-        issues.append(ConfigIssue(display, key_path(error.absolute_path), error.message))
+        path = list(error.absolute_path)
+        message = error.message
+        if path and path[-1] == "api_key":
+            # The value may be a real secret: never quote it back.
+            message = API_KEY_MESSAGE
+        issues.append(ConfigIssue(display, key_path(path), message))
     return not errors
 
 
@@ -75,7 +81,9 @@ def load_directory(directory: Path) -> tuple[LoadedConfig, list[ConfigIssue]]:
         for path in sorted(env_dir.glob("*.yaml")):
             display = f"{ENVIRONMENTS_DIR}/{path.name}"
             data = _read_yaml(path, display, issues)
-            if data is not None and _check(data, schemas.ENVIRONMENT, display, issues):
+            if data is None and not any(i.file == display for i in issues):
+                issues.append(ConfigIssue(display, "", "is empty"))
+            elif data is not None and _check(data, schemas.ENVIRONMENT, display, issues):
                 loaded.environments[path.stem] = data
     if not loaded.documents and not loaded.environments and not issues:
         issues.append(

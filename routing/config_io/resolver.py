@@ -15,7 +15,7 @@ from routing.choices import RULE_ACTION_ALIASES, ModelType, RuleAction, Tier
 from routing.conditions import check_condition
 from routing.config_io.catalog import KNOWN_PROVIDERS, inferred_kind
 from routing.config_io.errors import ConfigIssue
-from routing.config_io.loader import LoadedConfig
+from routing.config_io.loader import API_KEY_MESSAGE, LoadedConfig
 
 ENV_REF = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
 DEFAULT_TIMEOUT_S = 30.0
@@ -58,6 +58,10 @@ def _money(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+MONEY_PLACES = 8  # the decimal places of the money columns
+MONEY_MAX = Decimal(10**6)
+
+
 class Resolver:
     def __init__(self, loaded: LoadedConfig, existing: Existing):
         self.loaded = loaded
@@ -67,6 +71,17 @@ class Resolver:
 
     def issue(self, file: str, path: str, message: str) -> None:
         self.issues.append(ConfigIssue(file, path, message))
+
+    def money(self, value: Any, file: str, path: str) -> Decimal | None:
+        amount = _money(value)
+        if amount is None:
+            return None
+        exponent = amount.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -MONEY_PLACES:
+            self.issue(file, path, f"{value} has more than {MONEY_PLACES} decimal places")
+        elif amount >= MONEY_MAX:
+            self.issue(file, path, f"{value} is too large (at most {MONEY_MAX - 1} USD)")
+        return amount
 
     # -- lookups over files and database together ------------------------------------
     def provider_tier(self, name: str) -> str | None:
@@ -185,11 +200,7 @@ class Resolver:
                     match = ENV_REF.match(spec["api_key"])
                     if match is None:
                         # Never echo the value: it may be a real secret.
-                        self.issue(
-                            file,
-                            f"{path}.api_key",
-                            'must name an environment variable as "${NAME}"; a secret never goes in a file',
-                        )
+                        self.issue(file, f"{path}.api_key", API_KEY_MESSAGE)
                     else:
                         api_key_env = match.group(1)
                 known = KNOWN_PROVIDERS.get(name)
@@ -224,6 +235,21 @@ class Resolver:
                 self.issue(
                     file, f"{path}.model_id", f"'{provider}:{model_id}' is already model '{clash}'"
                 )
+            stored = next(
+                (
+                    k
+                    for k, pair in self.existing.models.items()
+                    if pair == (provider, model_id) and k != key
+                ),
+                None,
+            )
+            if stored is not None and stored not in self.desired.models:
+                self.issue(
+                    file,
+                    f"{path}.model_id",
+                    f"'{provider}:{model_id}' is already model '{stored}' in the database; "
+                    "use that key (or rename it there first)",
+                )
             costs = spec.get("cost_per_1k_tokens", {})
             limits = spec.get("rate_limits", {})
             self.desired.models[key] = {
@@ -231,8 +257,12 @@ class Resolver:
                 "model_id": model_id,
                 "type": spec["type"],
                 "capabilities": list(spec.get("capabilities", [])),
-                "cost_input_per_1k": _money(costs.get("input")),
-                "cost_output_per_1k": _money(costs.get("output")),
+                "cost_input_per_1k": self.money(
+                    costs.get("input"), file, f"{path}.cost_per_1k_tokens.input"
+                ),
+                "cost_output_per_1k": self.money(
+                    costs.get("output"), file, f"{path}.cost_per_1k_tokens.output"
+                ),
                 "context_window": spec.get("context_window"),
                 "requests_per_minute": limits.get("requests_per_minute"),
                 "tokens_per_minute": limits.get("tokens_per_minute"),
@@ -289,7 +319,9 @@ class Resolver:
                     fields["complexity_threshold"] = value.get("complexity")
                     fields["confidence_threshold"] = value.get("confidence")
                 elif name == "cloud_budget_per_day":
-                    fields[name] = _money(value)
+                    fields[name] = self.money(
+                        value, "routing.yaml", f"routing.strategies.{key}.rules"
+                    )
                 else:
                     fields[STRATEGY_RULE_FIELDS[name]] = value
             self.desired.strategies[key] = fields
@@ -432,13 +464,15 @@ class Resolver:
                 "per_request": limits.get("per_request"),
                 "warning_threshold": warning,
             },
+            "cost_limits",
+            {"daily": "daily_budget", "monthly": "monthly_budget"},
         )
         for name, spec in limits.get("provider_limits", {}).items():
             if self.require_provider(name, file, f"cost_limits.provider_limits.{name}"):
-                self._budget_rows("provider", name, spec)
+                self._budget_rows("provider", name, spec, f"cost_limits.provider_limits.{name}")
         for key, spec in limits.get("agent_limits", {}).items():
             if key in self.desired.agents or key in self.existing.agents:
-                self._budget_rows("agent", key, spec)
+                self._budget_rows("agent", key, spec, f"cost_limits.agent_limits.{key}")
             else:
                 self.issue(
                     file,
@@ -447,7 +481,7 @@ class Resolver:
                 )
         for key, spec in limits.get("model_limits", {}).items():
             if self.require_model(key, file, f"cost_limits.model_limits.{key}"):
-                self._budget_rows("model", key, spec)
+                self._budget_rows("model", key, spec, f"cost_limits.model_limits.{key}")
         if "session_tokens" in limits:
             tokens = limits["session_tokens"]
             if tokens["warning"] >= tokens["switch_to_local"]:
@@ -460,24 +494,33 @@ class Resolver:
                 {"warning_tokens": tokens["warning"], "switch_tokens": tokens["switch_to_local"]}
             )
 
-    def _budget_rows(self, scope: str, target: str, spec: dict[str, Any]) -> None:
+    def _budget_rows(
+        self,
+        scope: str,
+        target: str,
+        spec: dict[str, Any],
+        path: str,
+        names: dict[str, str] | None = None,
+    ) -> None:
+        names = names or {}
+        file = "llm_routing.yaml"
+
+        def money(key: str) -> Decimal | None:
+            return self.money(spec.get(key), file, f"{path}.{names.get(key, key)}")
+
         common = {
             "warning_threshold": float(spec.get("warning_threshold", 0.8)),
             "enabled": spec.get("enabled", True),
         }
-        daily, monthly, per_request = (
-            spec.get("daily"),
-            spec.get("monthly"),
-            spec.get("per_request"),
-        )
+        daily, monthly, per_request = money("daily"), money("monthly"), money("per_request")
         if daily is not None or per_request is not None:
             self.desired.budgets.append(
                 {
                     "scope": scope,
                     "target": target,
                     "period": "day",
-                    "limit_usd": _money(daily),
-                    "per_request_limit_usd": _money(per_request),
+                    "limit_usd": daily,
+                    "per_request_limit_usd": per_request,
                     **common,
                 }
             )
@@ -487,7 +530,7 @@ class Resolver:
                     "scope": scope,
                     "target": target,
                     "period": "month",
-                    "limit_usd": _money(monthly),
+                    "limit_usd": monthly,
                     "per_request_limit_usd": None,
                     **common,
                 }
@@ -511,7 +554,11 @@ class Resolver:
                     overrides["default_strategy"], file, "routing.global_overrides.default_strategy"
                 )
             self.desired.environments[name] = {
-                "max_cloud_spend_per_day": _money(overrides.get("max_cloud_spend_per_day")),
+                "max_cloud_spend_per_day": self.money(
+                    overrides.get("max_cloud_spend_per_day"),
+                    file,
+                    "routing.global_overrides.max_cloud_spend_per_day",
+                ),
                 "require_local_for_pii": overrides.get("require_local_for_pii"),
                 "force_local_models": overrides.get("force_local_models"),
                 "verbose_routing_logs": overrides.get("verbose_routing_logs"),

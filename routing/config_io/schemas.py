@@ -12,6 +12,8 @@ from typing import Any
 from routing.choices import ROUTING_FACTORS, TASK_ROUTE_BANDS
 
 _KEY = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$", "maxLength": 128}
+# Agents, strategies, task types and environments have 64-character columns.
+_SHORT_KEY = {**_KEY, "maxLength": 64}
 _PROVIDER = {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_.-]*$", "maxLength": 64}
 _TEXT = {"type": "string"}
 _BOOL = {"type": "boolean"}
@@ -23,7 +25,7 @@ _NAMES = {
     "items": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
     "uniqueItems": True,
 }
-_URL = {"type": "string", "pattern": r"^https?://\S+$"}
+_URL = {"type": "string", "pattern": r"^https?://[^\s/]+(/\S*)?$", "maxLength": 500}
 _PRIVACY = {"enum": ["low", "medium", "high"]}
 
 
@@ -37,6 +39,7 @@ def _obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str
 
 
 def _map(value: dict[str, Any], keys: dict[str, Any] = _KEY) -> dict[str, Any]:
+    """A mapping whose keys match `keys` and whose values match `value`."""
     return {"type": "object", "propertyNames": keys, "additionalProperties": value}
 
 
@@ -85,7 +88,8 @@ _AGENT_RULE = _obj(
 AGENTS = _obj(
     {
         "agents": _map(
-            _obj(
+            keys=_SHORT_KEY,
+            value=_obj(
                 {
                     "name": {"type": "string", "minLength": 1},
                     "description": _TEXT,
@@ -102,7 +106,7 @@ AGENTS = _obj(
                     "default_privacy_level": _PRIVACY,
                 },
                 required=("name",),
-            )
+            ),
         )
     },
     required=("agents",),
@@ -132,9 +136,10 @@ ROUTING = _obj(
     {
         "routing": _obj(
             {
-                "default_strategy": _KEY,
+                "default_strategy": _SHORT_KEY,
                 "strategies": _map(
-                    _obj(
+                    keys=_SHORT_KEY,
+                    value=_obj(
                         {
                             "description": _TEXT,
                             "rules": {
@@ -151,7 +156,7 @@ ROUTING = _obj(
                                 {f: {"type": "number", "minimum": 0} for f in ROUTING_FACTORS}
                             ),
                         }
-                    )
+                    ),
                 ),
                 "global_rules": {
                     "type": "array",
@@ -219,10 +224,11 @@ LLM_ROUTING = _obj(
             {tier: _map(_PROVIDER_ENTRY, _PROVIDER) for tier in ("local", "fast_cloud", "premium")}
         ),
         "routing_rules": _map(
-            _map(
+            keys=_SHORT_KEY,
+            value=_map(
                 {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
                 {"enum": list(TASK_ROUTE_BANDS)},
-            )
+            ),
         ),
         "cost_limits": _obj(
             {
@@ -231,7 +237,7 @@ LLM_ROUTING = _obj(
                 "per_request": _MONEY,
                 "warning_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                 "provider_limits": _map(_LIMITS, _PROVIDER),
-                "agent_limits": _map(_LIMITS),
+                "agent_limits": _map(_LIMITS, _SHORT_KEY),
                 "model_limits": _map(_LIMITS),
                 "session_tokens": _SESSION_TOKENS,
             }
@@ -250,7 +256,7 @@ ENVIRONMENT = _obj(
                         "require_local_for_pii": _BOOL,
                         "force_local_models": _BOOL,
                         "verbose_routing_logs": _BOOL,
-                        "default_strategy": _KEY,
+                        "default_strategy": _SHORT_KEY,
                     }
                 )
             },

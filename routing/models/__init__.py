@@ -1,6 +1,6 @@
 """Routing models, one module per concern; import them from here."""
 
-from routing.models.audit import ChangeLogEntry, Decision
+from routing.models.audit import ChangeLogEntry, ConfigSnapshot, Decision
 from routing.models.budgets import Budget, SessionTokenBudget, SessionUsage, SpendLedger
 from routing.models.controls import (
     AgentModelOverride,
@@ -12,6 +12,8 @@ from routing.models.controls import (
 from routing.models.keys import ApiKey
 from routing.models.policy import (
     EnvironmentProfile,
+    Experiment,
+    ExperimentVariant,
     RoutingFactor,
     RoutingRule,
     RoutingSettings,
@@ -25,9 +27,12 @@ __all__ = [
     "Budget",
     "ChangeLogEntry",
     "ConfigRevision",
+    "ConfigSnapshot",
     "ControlState",
     "Decision",
     "EnvironmentProfile",
+    "Experiment",
+    "ExperimentVariant",
     "FallbackStep",
     "LLMModel",
     "Provider",

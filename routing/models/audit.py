@@ -118,3 +118,19 @@ class ChangeLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_type}:{self.target_key}"
+
+
+class ConfigSnapshot(models.Model):
+    """The routing configuration exactly as the engine saw it at one version, kept so a
+    stored decision can be re-run on its own configuration (replay) or a changed one
+    (what-if). Written once per version by the snapshot loader; never updated."""
+
+    version = models.PositiveBigIntegerField(unique=True)
+    data = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"config v{self.version}"

@@ -221,3 +221,52 @@ class EnvironmentProfile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Experiment(models.Model):
+    """An A/B split for one agent: requests go to its variants' models by weight, sticky
+    per session (or per task id), so one conversation stays on one model."""
+
+    class StickyBy(models.TextChoices):
+        SESSION = "session", "Session"
+        TASK = "task", "Task id"
+
+    key = models.CharField(max_length=64, unique=True, validators=[validate_key])
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="experiments")
+    sticky_by = models.CharField(max_length=8, choices=StickyBy.choices, default=StickyBy.SESSION)
+    enabled = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent"], condition=Q(enabled=True), name="experiment_one_enabled_per_agent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ExperimentVariant(models.Model):
+    """One arm of an experiment: a model and its share of the traffic."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    model = models.ForeignKey(LLMModel, on_delete=models.PROTECT, related_name="+")
+    weight = models.FloatField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weight__gt=0), name="experiment_variant_weight_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["experiment", "model"], name="experiment_variant_unique_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id}: {self.model_id} x{self.weight}"

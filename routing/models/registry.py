@@ -8,6 +8,7 @@ from django.db.models import Q
 from controlplane.lib.validators import (
     ENV_VAR_PATTERN,
     validate_env_var_name,
+    validate_http_url,
     validate_identifier_list,
     validate_key,
     validate_provider_name,
@@ -25,7 +26,7 @@ class Provider(models.Model):
     name = models.CharField(max_length=64, unique=True, validators=[validate_provider_name])
     kind = models.CharField(max_length=32, choices=ProviderKind.choices)
     tier = models.CharField(max_length=16, choices=Tier.choices)
-    base_url = models.URLField(blank=True, max_length=500)
+    base_url = models.CharField(blank=True, max_length=500, validators=[validate_http_url])
     api_key_env = models.CharField(
         "API key environment variable",
         max_length=128,
@@ -78,8 +79,11 @@ class LLMModel(models.Model):
     tokens_per_second = models.FloatField(null=True, blank=True)
     resource_requirements = models.JSONField(default=dict, blank=True)
     model_path = models.CharField(max_length=500, blank=True)
-    endpoint = models.URLField(
-        blank=True, max_length=500, help_text="Overrides the provider's base URL (local servers)."
+    endpoint = models.CharField(
+        blank=True,
+        max_length=500,
+        validators=[validate_http_url],
+        help_text="Overrides the provider's base URL (local servers).",
     )
     timeout_s = models.FloatField(
         "timeout (s)", null=True, blank=True, help_text="Empty: the provider's default."
