@@ -1,0 +1,317 @@
+"""The one bridge from the database into the engine.
+
+`current_snapshot()` returns the Snapshot for the current configuration version. The
+configuration is read in a fixed number of queries, once per version per process; the
+version itself is re-read at most once a second (CONFIG_VERSION_TTL), so a change made
+in any process reaches every other within that time. A change made in this process
+is seen at once (the bump clears the memo on commit).
+
+`load_runtime_state()` reads what changes between requests: spend in the current day
+and month, the session's tokens, and model cooldowns (shared through the cache).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Q
+
+from agents.models import Agent
+from routing.choices import RuleScope
+from routing.engine.inputs import RuntimeState, Snapshot, build_snapshot
+from routing.models import (
+    AgentModelOverride,
+    Budget,
+    ConfigSnapshot,
+    ControlState,
+    EnvironmentProfile,
+    Experiment,
+    FallbackStep,
+    LLMModel,
+    Provider,
+    RoutingFactor,
+    RoutingRule,
+    RoutingSettings,
+    SessionTokenBudget,
+    SessionUsage,
+    SpendLedger,
+    Strategy,
+    StrategyOverride,
+    TaskOverride,
+    TaskRoute,
+)
+from routing.services.config_revision import config_revision_current
+
+CONFIG_VERSION_TTL = 1.0  # seconds a process trusts its idea of the config version
+COOLDOWN_CACHE_KEY = "routing:cooldown:{model}"
+
+_lock = threading.Lock()
+_memo: dict[str, Any] = {"version": None, "checked": 0.0, "snapshot": None}
+
+
+def _f(value: Decimal | float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _window(o: Any) -> dict[str, Any]:
+    return {
+        "id": o.pk,
+        "starts_at": _iso(o.starts_at),
+        "expires_at": _iso(o.expires_at),
+        "reason": o.reason,
+    }
+
+
+def load_config_data(version: int) -> dict[str, Any]:
+    """Everything the engine needs, as plain JSON-able data. A fixed number of queries
+    however large the configuration (pinned by a test)."""
+    models = list(LLMModel.objects.select_related("provider").order_by("key"))
+    upstream = {(m.provider.name, m.model_id): m.key for m in models}
+    providers = Provider.objects.only("name", "default_model").order_by("name")
+    settings_row = RoutingSettings.objects.select_related("default_strategy").filter(pk=1).first()
+    control = ControlState.objects.filter(pk=1).first()
+    env = EnvironmentProfile.objects.select_related("default_strategy").filter(active=True).first()
+    prefs = (
+        "primary_model__key",
+        "fallback_model__key",
+        "local_alternative__key",
+        "budget_mode_model__key",
+    )
+    open_override = Q(ended_at__isnull=True)
+    return {
+        "version": version,
+        "models": [
+            {
+                "key": m.key,
+                "provider": m.provider.name,
+                "provider_kind": m.provider.kind,
+                "tier": m.provider.tier,
+                "type": m.type,
+                "capabilities": list(m.capabilities),
+                "cost_input_per_1k": _f(m.cost_input_per_1k),
+                "cost_output_per_1k": _f(m.cost_output_per_1k),
+                "context_window": m.context_window,
+                "requests_per_minute": m.requests_per_minute,
+                "tokens_per_minute": m.tokens_per_minute,
+                "tokens_per_second": m.tokens_per_second,
+                "enabled": m.enabled,
+            }
+            for m in models
+        ],
+        "provider_default_models": {
+            p.name: upstream[(p.name, p.default_model)]
+            for p in providers
+            if (p.name, p.default_model) in upstream
+        },
+        "agents": [
+            {
+                "key": a["key"],
+                "primary": a["primary_model__key"],
+                "fallback": a["fallback_model__key"],
+                "local_alternative": a["local_alternative__key"],
+                "budget_mode": a["budget_mode_model__key"],
+                "capabilities_required": a["capabilities_required"],
+                "default_privacy_level": a["default_privacy_level"],
+            }
+            for a in Agent.objects.values(
+                "key", "capabilities_required", "default_privacy_level", *prefs
+            )
+        ],
+        "rules": [
+            {
+                "scope": r["scope"],
+                "agent": r["agent__key"],
+                "name": r["name"],
+                "position": r["position"],
+                "condition": r["condition"],
+                "action": r["action"],
+                "model": r["model__key"],
+                "enabled": r["enabled"],
+            }
+            for r in RoutingRule.objects.filter(enabled=True).values(
+                "scope",
+                "agent__key",
+                "name",
+                "position",
+                "condition",
+                "action",
+                "model__key",
+                "enabled",
+            )
+        ],
+        "strategies": [
+            {**s, "cloud_budget_per_day": _f(s["cloud_budget_per_day"])}
+            for s in Strategy.objects.values(
+                "key",
+                "prefer_local",
+                "prefer_cloud",
+                "allow_cloud",
+                "required_model_type",
+                "cloud_budget_per_day",
+                "complexity_threshold",
+                "confidence_threshold",
+                "parallel_requests",
+                "cache_responses",
+                "cloud_for_complex_tasks",
+                "local_for_routine_tasks",
+                "dynamic_routing",
+                "weights",
+            )
+        ],
+        "default_strategy": settings_row.default_strategy.key
+        if settings_row and settings_row.default_strategy
+        else None,
+        "factor_weights": dict(RoutingFactor.objects.values_list("name", "weight")) or None,
+        "task_routes": [
+            {"task_type": t, "band": b, "position": p, "provider": prov, "model": model}
+            for t, b, p, prov, model in TaskRoute.objects.values_list(
+                "task_type", "band", "position", "provider__name", "model__key"
+            )
+        ],
+        "fallback_chain": list(
+            FallbackStep.objects.order_by("position").values_list("provider__name", flat=True)
+        ),
+        "strategy_overrides": [
+            {**_window(o), "agent": o.agent.key if o.agent else None, "strategy": o.strategy.key}
+            for o in StrategyOverride.objects.filter(open_override).select_related(
+                "agent", "strategy"
+            )
+        ],
+        "agent_model_overrides": [
+            {**_window(o), "agent": o.agent.key, "model": o.model.key}
+            for o in AgentModelOverride.objects.filter(open_override).select_related(
+                "agent", "model"
+            )
+        ],
+        "task_overrides": [
+            {**_window(o), "task_id": o.task_id, "model": o.model.key}
+            for o in TaskOverride.objects.filter(open_override).select_related("model")
+        ],
+        "force_local": None
+        if control is None
+        else {
+            "on": control.force_local,
+            "expires_at": _iso(control.expires_at),
+            "reason": control.reason,
+        },
+        "environment": None
+        if env is None
+        else {
+            "name": env.name,
+            "max_cloud_spend_per_day": _f(env.max_cloud_spend_per_day),
+            "require_local_for_pii": env.require_local_for_pii,
+            "force_local_models": env.force_local_models,
+            "default_strategy": env.default_strategy.key if env.default_strategy else None,
+        },
+        "budgets": [
+            {
+                "scope": b.scope,
+                "target": b.target_key,
+                "period": b.period,
+                "limit_usd": _f(b.limit_usd),
+                "per_request_usd": _f(b.per_request_limit_usd),
+                "warning_threshold": b.warning_threshold,
+            }
+            for b in Budget.objects.filter(enabled=True).select_related(
+                "agent", "provider", "model"
+            )
+        ],
+        **_session_budgets(),
+        "experiments": [
+            {
+                "key": e.key,
+                "agent": e.agent.key,
+                "sticky_by": e.sticky_by,
+                "variants": [{"model": v.model.key, "weight": v.weight} for v in e.variants.all()],
+            }
+            for e in Experiment.objects.filter(enabled=True)
+            .select_related("agent")
+            .prefetch_related("variants__model")
+        ],
+    }
+
+
+def _session_budgets() -> dict[str, Any]:
+    rows = list(SessionTokenBudget.objects.select_related("agent"))
+    glob = next((r for r in rows if r.scope == RuleScope.GLOBAL), None)
+    return {
+        "session_budget": None
+        if glob is None
+        else {"warning_tokens": glob.warning_tokens, "switch_tokens": glob.switch_tokens},
+        "agent_session_budgets": {
+            r.agent.key: {"warning_tokens": r.warning_tokens, "switch_tokens": r.switch_tokens}
+            for r in rows
+            if r.scope == RuleScope.AGENT and r.agent is not None
+        },
+    }
+
+
+def snapshot_for_version(version: int) -> Snapshot:
+    """Build (and keep, for replay) the configuration of `version`."""
+    data = load_config_data(version)
+    ConfigSnapshot.objects.get_or_create(version=version, defaults={"data": data})
+    return build_snapshot(data)
+
+
+def stored_snapshot(version: int) -> Snapshot | None:
+    """The configuration a stored decision was made with (replay)."""
+    row = ConfigSnapshot.objects.filter(version=version).first()
+    return None if row is None else build_snapshot(row.data)
+
+
+def current_snapshot() -> Snapshot:
+    now = time.monotonic()
+    memo = _memo
+    if memo["snapshot"] is not None and now - memo["checked"] < CONFIG_VERSION_TTL:
+        return memo["snapshot"]
+    version = config_revision_current()
+    with _lock:
+        if memo["snapshot"] is None or memo["version"] != version:
+            memo["snapshot"] = snapshot_for_version(version)
+            memo["version"] = version
+        memo["checked"] = now
+        return memo["snapshot"]
+
+
+def forget_snapshot() -> None:
+    """Make the next current_snapshot() re-check the version (after a local change)."""
+    _memo["checked"] = 0.0
+
+
+def _period_starts(today: date) -> tuple[date, date]:
+    return today, today.replace(day=1)
+
+
+def load_runtime_state(
+    *, snapshot: Snapshot, session_id: str | None, now: datetime
+) -> RuntimeState:
+    """Spend in the current day and month for every scope, the session's tokens, and
+    the models cooling down. Two queries and one cache round trip."""
+    day, month = _period_starts(now.date())
+    spend: dict[tuple[str, str, str], float] = {}
+    for scope, key, period, cost in SpendLedger.objects.filter(
+        Q(period="day", period_start=day) | Q(period="month", period_start=month)
+    ).values_list("scope", "key", "period", "cost_usd"):
+        spend[(scope, key, period)] = float(cost)
+    tokens = 0
+    if session_id:
+        tokens = (
+            SessionUsage.objects.filter(session_id=session_id)
+            .values_list("tokens", flat=True)
+            .first()
+            or 0
+        )
+    keys = {COOLDOWN_CACHE_KEY.format(model=m): m for m in snapshot.models}
+    cooling = {}
+    for cache_key, until in cache.get_many(list(keys)).items():
+        cooling[keys[cache_key]] = datetime.fromisoformat(until)
+    return RuntimeState(spend=spend, session_tokens=int(tokens), cooling_down=cooling)
