@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 
 from agents.models import Agent
 from routing.choices import RuleScope
@@ -31,6 +31,7 @@ from routing.models import (
     ControlState,
     EnvironmentProfile,
     Experiment,
+    ExperimentVariant,
     FallbackStep,
     LLMModel,
     Provider,
@@ -235,7 +236,9 @@ def load_config_data(version: int) -> dict[str, Any]:
             }
             for e in Experiment.objects.filter(enabled=True)
             .select_related("agent")
-            .prefetch_related("variants__model")
+            .prefetch_related(
+                Prefetch("variants", ExperimentVariant.objects.select_related("model"))
+            )
         ],
     }
 
@@ -285,6 +288,12 @@ def current_snapshot() -> Snapshot:
 def forget_snapshot() -> None:
     """Make the next current_snapshot() re-check the version (after a local change)."""
     _memo["checked"] = 0.0
+
+
+def clear_snapshot_cache() -> None:
+    """Drop the cached snapshot entirely (tests, where each test's database starts over
+    and version numbers repeat)."""
+    _memo.update(version=None, checked=0.0, snapshot=None)
 
 
 def _period_starts(today: date) -> tuple[date, date]:

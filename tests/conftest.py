@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 
 from routing.services import ApiKeyCreated, api_key_create
+from routing.snapshot import clear_snapshot_cache
 from tests.factories import make_user
 
 
@@ -17,6 +20,16 @@ from tests.factories import make_user
 def _fast_password_hasher(settings: Any) -> None:
     # The default PBKDF2 hasher costs ~100ms per user created or logged in.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    # Each test's database starts over, so config versions repeat: never reuse a
+    # snapshot or a cooldown from another test.
+    clear_snapshot_cache()
+    cache.clear()
+    yield
+    clear_snapshot_cache()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ and the values that eliminated it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +56,9 @@ def _feature(given: Any, inferred: Any, default_source: str = "inferred") -> Fea
 
 def _extract_features(run: Run) -> None:
     req = run.request
+    if req.features is not None:
+        _replay_features(run, req.features)
+        return
     tokens = feat.estimate_tokens(req.text)
     if req.complexity is not None:
         complexity = feat.complexity_from_given(req.complexity)
@@ -92,7 +96,17 @@ def _extract_features(run: Run) -> None:
         ),
         "involves_ui_design": _feature(req.involves_ui_design, False, "default"),
     }
-    run.completion_tokens = req.max_tokens or DEFAULT_COMPLETION_TOKENS
+    _features_done(run)
+
+
+def _replay_features(run: Run, stored: Mapping[str, Any]) -> None:
+    run.features = {name: FeatureValue(f["value"], f["source"]) for name, f in stored.items()}
+    run.pii_types = tuple(sorted(run.features["pii"].value))
+    _features_done(run)
+
+
+def _features_done(run: Run) -> None:
+    run.completion_tokens = run.request.max_tokens or DEFAULT_COMPLETION_TOKENS
     run.step(
         "features",
         "computed",

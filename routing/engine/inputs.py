@@ -255,7 +255,9 @@ class RuntimeState:
 @dataclass(frozen=True, slots=True)
 class RouteRequest:
     """A request as the engine sees it. Task fields the caller left out are None; the
-    engine infers them and records that it did."""
+    engine infers them and records that it did. `features`, when set, are features
+    computed earlier ({name: {"value", "source"}}, as Decision.to_dict() writes them):
+    a replay uses them instead of the prompt, which is not stored in full."""
 
     text: str  # the messages' text, joined (see features.messages_text)
     agent: str | None = None
@@ -271,11 +273,22 @@ class RouteRequest:
     max_tokens: int | None = None
     has_response_schema: bool = False
     budget_mode: bool | None = None
+    features: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__ if name != "text"} | {
-            "tags": list(self.tags)
+        """The caller's fields (not the prompt text, not computed features)."""
+        data = {
+            name: getattr(self, name) for name in self.__slots__ if name not in ("text", "features")
         }
+        return data | {"tags": list(self.tags)}
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, features: Mapping[str, Any] | None = None
+    ) -> RouteRequest:
+        return cls(
+            text="", features=features, **(dict(data) | {"tags": tuple(data.get("tags", ()))})
+        )
 
 
 # -- building a snapshot from plain data ------------------------------------------------
