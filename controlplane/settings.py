@@ -37,6 +37,27 @@ try:
     STATIC_ROOT = env.path("STATIC_ROOT", BASE_DIR / "staticfiles")
     # Which overlay of config/environments/<name>.yaml the importer marks active.
     SWITCHBOARD_ENVIRONMENT = env.str("SWITCHBOARD_ENVIRONMENT", "")
+    # Largest request body the API accepts (bytes).
+    SWITCHBOARD_MAX_BODY_BYTES = env.int(
+        "SWITCHBOARD_MAX_BODY_BYTES", 1_048_576, validate=lambda n: n > 0
+    )
+    # Circuit breaker: this many consecutive failures skip a model for this many seconds.
+    SWITCHBOARD_CIRCUIT_FAILURES = env.int(
+        "SWITCHBOARD_CIRCUIT_FAILURES", 3, validate=lambda n: n > 0
+    )
+    SWITCHBOARD_CIRCUIT_SECONDS = env.int(
+        "SWITCHBOARD_CIRCUIT_SECONDS", 30, validate=lambda n: n > 0
+    )
+    # A 429 without Retry-After cools the model down this long (seconds).
+    SWITCHBOARD_DEFAULT_COOLDOWN_SECONDS = env.int(
+        "SWITCHBOARD_DEFAULT_COOLDOWN_SECONDS", 30, validate=lambda n: n > 0
+    )
+    # Answers containing one of these (case-insensitive) are refusals; empty: seed 001's list.
+    SWITCHBOARD_REFUSAL_PATTERNS = [
+        p.strip() for p in env.str("SWITCHBOARD_REFUSAL_PATTERNS", "").split("|") if p.strip()
+    ]
+    # Keep whole prompts in the audit log (off: only a PII-masked excerpt is kept).
+    SWITCHBOARD_STORE_FULL_PROMPTS = env.bool("SWITCHBOARD_STORE_FULL_PROMPTS", False)
 except EnvValidationError as exc:  # name the variable, stop start-up
     raise ImproperlyConfigured(str(exc)) from exc
 
@@ -152,7 +173,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "routing.api.errors.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
 }
+# Django refuses bodies above this before the API sees them; keep it above our own limit
+# so the API answers 413 in its envelope.
+DATA_UPLOAD_MAX_MEMORY_SIZE = SWITCHBOARD_MAX_BODY_BYTES + 1024
 
 LOGGING = {
     "version": 1,
@@ -160,6 +188,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # httpx logs every upstream call at INFO; the decision log already records them.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
 if not DEBUG:

@@ -1,7 +1,7 @@
 """Top-level URLs. Apps add their own url modules as their issues land."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from controlplane import views
@@ -10,6 +10,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("routing.api.urls")),
 ]
 
 admin.site.site_header = "Switchboard administration"

@@ -105,6 +105,11 @@ def load_config_data(version: int) -> dict[str, Any]:
                 "tokens_per_minute": m.tokens_per_minute,
                 "tokens_per_second": m.tokens_per_second,
                 "enabled": m.enabled,
+                "model_id": m.model_id,
+                "base_url": m.endpoint or m.provider.base_url,
+                "api_key_env": m.provider.api_key_env,
+                "timeout_s": m.timeout_s or m.provider.timeout_s,
+                "options": m.provider.options,
             }
             for m in models
         ],

@@ -160,6 +160,8 @@ def _provider_entry(provider: Provider) -> dict[str, Any]:
         entry["rate_limit"] = provider.rate_limit_rpm
     if provider.timeout_s != DEFAULT_TIMEOUT_S:
         entry["timeout"] = provider.timeout_s
+    if provider.options:
+        entry["options"] = dict(provider.options)
     return entry
 
 

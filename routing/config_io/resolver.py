@@ -115,6 +115,7 @@ class Resolver:
                 "default_model": "",
                 "model_roles": {},
                 "rate_limit_rpm": None,
+                "options": {},
             },
         )
         return True
@@ -214,6 +215,7 @@ class Resolver:
                     "default_model": spec.get("default_model", ""),
                     "model_roles": dict(roles),
                     "rate_limit_rpm": spec.get("rate_limit"),
+                    "options": dict(spec.get("options", {})),
                 }
 
     def models(self, doc: dict[str, Any]) -> None:

@@ -215,6 +215,15 @@ _PROVIDER_ENTRY = _obj(
         },
         "rate_limit": _COUNT,
         "timeout": _POSITIVE,
+        "options": {
+            "type": "object",
+            "properties": {
+                "latency_ms": {"type": "number", "minimum": 0},
+                "failure_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                "version": {"type": "string"},
+            },
+            "additionalProperties": False,
+        },
     }
 )
 

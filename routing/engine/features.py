@@ -200,7 +200,7 @@ def messages_text(messages: Sequence[Mapping[str, object]]) -> str:
 # Outside ASCII only the first byte of a character is weighed: CJK, kana and Hangul
 # (U+3000-U+DFFF, first byte E3-ED) about a token a character (8/8), other scripts and
 # symbols about half (4/8).
-_W_ZERO, _W_DIGIT, _W_MARK, _W_BRACE, _W_CJK = b"0", b"3", b"4", b"{", b"8"
+_W_ZERO, _W_PLAIN, _W_DIGIT, _W_MARK, _W_BRACE, _W_CJK = b"0", b"2", b"3", b"4", b"{", b"8"
 
 
 def _byte_class(byte: int) -> bytes:
@@ -210,7 +210,7 @@ def _byte_class(byte: int) -> bytes:
         return _W_CJK if 0xE3 <= byte <= 0xED else _W_MARK
     char = chr(byte)
     if char.isalpha() or char in " \t":
-        return b"2"
+        return _W_PLAIN
     if char.isdigit():
         return _W_DIGIT
     return _W_BRACE if char in "{};" else _W_MARK
@@ -349,7 +349,10 @@ _TASK_WORDS: Mapping[str, Mapping[str, int]] = {
         "portuguese": 1,
     },
     "extraction": {"extract": 3, "extraction": 3, "parse": 2, "entities": 2, "fields": 1},
+    # Seed 003 counts architecture design with multi-step planning: deciding how to
+    # build something before building it.
     "planning": {
+        "design": 2, "architecture": 2, "architect": 2,
         "plan": 3, "planning": 3, "roadmap": 3, "milestones": 2, "schedule": 2,
         "timeline": 2, "migration": 1, "strategy": 1,
     },
@@ -397,18 +400,25 @@ _TASK_PRIORITY = (
 )  # fmt: skip
 _MULTI_STEP_PHRASES = ("step by step",)
 
-# Code syntax. Each check runs only when its gate word is in the text, and each pattern
-# starts with a literal, so together they cost a few microseconds.
-_CODE_SYNTAX: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("def", re.compile(r"def[ \t]+[A-Za-z_]\w*[ \t]*\(")),
-    ("class", re.compile(r"class[ \t]+[A-Za-z_]\w*[ \t]*[:({<]")),
-    ("function", re.compile(r"function[ \t]*[A-Za-z_$]?[\w$]*[ \t]*\(")),
+# Code syntax. Each check runs only when its gate words are in the text, and each pattern
+# starts with a literal, so together they cost a few microseconds. Open-ended parts are
+# bounded so that text repeating a gate word ("SELECT SELECT ...") stays linear.
+_CODE_SYNTAX: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
+    (frozenset({"def"}), re.compile(r"def[ \t]+[A-Za-z_]\w*[ \t]*\(")),
+    (frozenset({"class"}), re.compile(r"class[ \t]+[A-Za-z_]\w*[ \t]*[:({<]")),
+    (frozenset({"function"}), re.compile(r"function[ \t]*[A-Za-z_$]?[\w$]*[ \t]*\(")),
     # At the start of a line, so "import the data" in prose is not code.
-    ("import", re.compile(r"\n[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+[\w.{*]")),
-    ("select", re.compile(r"SELECT[ \t\n]+[\w*.,() \t\n]+?[ \t\n]FROM[ \t\n]+\w")),
-    ("include", re.compile(r"#include[ \t]*[<\"]")),
-    ("fn", re.compile(r"fn[ \t]+[A-Za-z_]\w*[ \t]*[(<]")),
-    ("func", re.compile(r"func[ \t]+(?:\([^)]*\)[ \t]*)?[A-Za-z_]\w*[ \t]*\(")),
+    (frozenset({"import"}), re.compile(r"\n[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+[\w.{*]")),
+    (
+        frozenset({"select", "from"}),
+        re.compile(r"SELECT[ \t\n]+[\w*.,() \t\n]{1,300}?[ \t\n]FROM[ \t\n]+\w"),
+    ),
+    (frozenset({"include"}), re.compile(r"#include[ \t]*[<\"]")),
+    (frozenset({"fn"}), re.compile(r"fn[ \t]+[A-Za-z_]\w*[ \t]*[(<]")),
+    (
+        frozenset({"func"}),
+        re.compile(r"func[ \t]+(?:\([^)\n]{0,80}\)[ \t]*)?[A-Za-z_]\w*[ \t]*\("),
+    ),
 )
 _NUMBERED_ITEM = re.compile(r"\n[ \t]*[0-9]{1,2}[.)][ \t]")
 _NUMBERED_FIRST = re.compile(r"[ \t]*[0-9]{1,2}[.)][ \t]")
@@ -429,30 +439,32 @@ def _word_table() -> bytes:
 _WORD_TABLE = _word_table()
 
 
-def _phrase_key(phrase: str) -> tuple[bytes, frozenset[bytes]]:
-    return f" {phrase} ".encode(), frozenset(phrase.encode().split())
+_PHRASES = (
+    *(phrase for phrase, _type, _weight in _TASK_PHRASES),
+    *(phrase for forms in _SIMPLE_PHRASES.values() for phrase in forms),
+    *_MULTI_STEP_PHRASES,
+)
+# A phrase is looked for (padded with spaces, so on word boundaries) only when all of its
+# words are in the text.
+_PHRASE_NEEDLES: Mapping[str, tuple[bytes, frozenset[str]]] = MappingProxyType(
+    {phrase: (f" {phrase} ".encode(), frozenset(phrase.split())) for phrase in _PHRASES}
+)
 
-
-_PHRASES: Mapping[str, tuple[bytes, frozenset[bytes]]] = {
-    phrase: _phrase_key(phrase)
-    for phrase in (
-        *(p for p, _type, _weight in _TASK_PHRASES),
-        *(p for forms in _SIMPLE_PHRASES.values() for p in forms),
-        *_MULTI_STEP_PHRASES,
-    )
-}
+# Every word any rule here looks at; the text's words are intersected with it once.
 _VOCABULARY = frozenset(
     word.encode()
-    for word in (
-        *(form for table in (_CRITICAL_KEYWORDS, _COMPLEX_KEYWORDS, _SIMPLE_KEYWORDS)
-          for forms in table.values() for form in forms),
-        *_CODE_REQUEST_WORDS,
-        *_SEQUENCE_WORDS,
-        "first",
-        *(word for words in _TASK_WORDS.values() for word in words),
-        *(gate for gate, _pattern in _CODE_SYNTAX),
+    for words in (
+        *(forms for table in (_CRITICAL_KEYWORDS, _COMPLEX_KEYWORDS, _SIMPLE_KEYWORDS)
+          for forms in table.values()),
+        _CODE_REQUEST_WORDS,
+        _SEQUENCE_WORDS,
+        ("first",),
+        *(words.keys() for words in _TASK_WORDS.values()),
+        *(gates for gates, _pattern in _CODE_SYNTAX),
+        *(words for _needle, words in _PHRASE_NEEDLES.values()),
     )
-) | frozenset(word for _padded, words in _PHRASES.values() for word in words)  # fmt: skip
+    for word in words
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,22 +483,23 @@ class _Lexicon:
 def _lexicon(text: str) -> _Lexicon:
     # Cached because the engine classifies complexity and task type of one text in turn.
     normalized = text.encode("utf-8", "surrogatepass").translate(_WORD_TABLE)
-    present = _VOCABULARY.intersection(normalized.split())
+    words = frozenset(word.decode() for word in _VOCABULARY.intersection(normalized.split()))
     phrases: set[str] = set()
     padded = b""
-    for phrase, (needle, needs) in _PHRASES.items():
-        if needs <= present:
+    for phrase, (needle, needs) in _PHRASE_NEEDLES.items():
+        if needs <= words:
             padded = padded or b" " + normalized + b" "
             if needle in padded:
                 phrases.add(phrase)
     lines = "\n" + text  # so that a first line of code counts as a line start
     code_syntax = any(
-        gate.encode() in present and pattern.search(lines) is not None
-        for gate, pattern in _CODE_SYNTAX
+        gates <= words and pattern.search(lines) is not None for gates, pattern in _CODE_SYNTAX
     )
-    numbered = len(_NUMBERED_ITEM.findall(text)) + (_NUMBERED_FIRST.match(text) is not None)
+    numbered = 0
+    if "2." in text or "2)" in text:  # a list of steps has a second item
+        numbered = len(_NUMBERED_ITEM.findall(text)) + (_NUMBERED_FIRST.match(text) is not None)
     return _Lexicon(
-        words=frozenset(word.decode() for word in present),
+        words=words,
         phrases=frozenset(phrases),
         code_block="```" in text,
         code_syntax=code_syntax,
@@ -501,9 +514,10 @@ def _lexicon(text: str) -> _Lexicon:
 _LENGTH_POINTS = ((16_000, 4), (4_000, 3), (1_000, 2), (300, 1))
 _LONG_PROMPT_TOKENS = 1_000
 _CODE_REQUEST_POINTS = 3  # "Write a fibonacci function" is moderate (seed 000)
-_CODE_BLOCK_POINTS = 2
+_CODE_BLOCK_POINTS = 3  # so is a question about a pasted snippet
 _CODE_SYNTAX_POINTS = 2
 _CODE_SYMBOL_POINTS = 1
+_MAX_CODE_POINTS = 4  # code makes a task moderate; length and steps make it more
 _MULTI_STEP_POINTS = 2
 _QUESTIONS_POINTS = 1
 _SIMPLE_KEYWORD_POINTS = -2
@@ -522,20 +536,20 @@ def classify_complexity(text: str, estimated_tokens: int) -> Complexity:
     """Seed 000's keyword classifier, made into a 1-10 score with reasons.
 
     Points add up from 1: length (from ``estimated_tokens``), code (asked for, fenced,
-    written inline, or dense in braces), several steps or questions; a simple keyword
-    (summarize, translate, hello, what is, define, explain) takes two off. That total is
-    capped at 8 (complex): only seed 000's critical keywords make a task critical. A
-    complex keyword (research, analyze, compare, design, architect, security, audit)
-    raises the score to at least 7, or 8 with two of them; a critical keyword (deploy,
-    production, delete, admin, payment, credential, secret) to at least 9, or 10 with
-    two of them.
+    written inline, or dense in braces; 4 points at most), several steps or questions; a
+    simple keyword (summarize, translate, hello, what is, define, explain) takes two off.
+    That total is capped at 8 (complex): only seed 000's critical keywords make a task
+    critical. A complex keyword (research, analyze, compare, design, architect, security,
+    audit) raises the score to at least 7, or 8 with two of them; a critical keyword
+    (deploy, production, delete, admin, payment, credential, secret) to at least 9, or 10
+    with two of them.
     """
     lexicon = _lexicon(text)
-    words = lexicon.words
-    critical = _keywords_in(words, _CRITICAL_KEYWORDS)
-    complex_ = _keywords_in(words, _COMPLEX_KEYWORDS)
-    simple = _keywords_in(words, _SIMPLE_KEYWORDS)
-    simple += [phrase for phrase, forms in _SIMPLE_PHRASES.items() if lexicon.phrases & set(forms)]
+    critical = _keywords_in(lexicon.words, _CRITICAL_KEYWORDS)
+    complex_ = _keywords_in(lexicon.words, _COMPLEX_KEYWORDS)
+    simple = _keywords_in(lexicon.words, _SIMPLE_KEYWORDS) + [
+        phrase for phrase, forms in _SIMPLE_PHRASES.items() if not lexicon.phrases.isdisjoint(forms)
+    ]
     reasons = [f"keyword:{keyword}" for keyword in (*critical, *complex_, *simple)]
 
     points = 1
@@ -545,19 +559,9 @@ def classify_complexity(text: str, estimated_tokens: int) -> Complexity:
             label = "long_prompt" if estimated_tokens >= _LONG_PROMPT_TOKENS else "medium_prompt"
             reasons.append(f"{label}:{estimated_tokens}_tokens")
             break
-    if not words.isdisjoint(_CODE_REQUEST_WORDS):
-        points += _CODE_REQUEST_POINTS
-        reasons.append("code_request")
-    if lexicon.code_block:
-        points += _CODE_BLOCK_POINTS
-        reasons.append("code_block")
-    elif lexicon.code_syntax:
-        points += _CODE_SYNTAX_POINTS
-        reasons.append("code_syntax")
-    symbols = _stats(text).code_symbols
-    if symbols >= _MIN_CODE_SYMBOLS and symbols * _CODE_SYMBOL_SHARE >= len(text):
-        points += _CODE_SYMBOL_POINTS
-        reasons.append("code_symbols")
+    code_points, code_reasons = _code_points(text, lexicon)
+    points += min(code_points, _MAX_CODE_POINTS)
+    reasons += code_reasons
     if _is_multi_step(lexicon):
         points += _MULTI_STEP_POINTS
         reasons.append("multi_step")
@@ -573,6 +577,24 @@ def classify_complexity(text: str, estimated_tokens: int) -> Complexity:
     if critical:
         score = max(score, _CRITICAL_FLOOR + (len(critical) >= 2))
     return Complexity(level=level_for_score(score), score=score, reasons=tuple(reasons))
+
+
+def _code_points(text: str, lexicon: _Lexicon) -> tuple[int, list[str]]:
+    points, reasons = 0, []
+    if not lexicon.words.isdisjoint(_CODE_REQUEST_WORDS):
+        points += _CODE_REQUEST_POINTS
+        reasons.append("code_request")
+    if lexicon.code_block:
+        points += _CODE_BLOCK_POINTS
+        reasons.append("code_block")
+    elif lexicon.code_syntax:
+        points += _CODE_SYNTAX_POINTS
+        reasons.append("code_syntax")
+    symbols = _stats(text).code_symbols
+    if symbols >= _MIN_CODE_SYMBOLS and symbols * _CODE_SYMBOL_SHARE >= len(text):
+        points += _CODE_SYMBOL_POINTS
+        reasons.append("code_symbols")
+    return points, reasons
 
 
 def _is_multi_step(lexicon: _Lexicon) -> bool:
@@ -626,7 +648,10 @@ def infer_task_type(text: str) -> str:
             scores[task] = scores.get(task, 0) + weight
     if not scores:
         return DEFAULT_TASK_TYPE
-    return max(_TASK_PRIORITY, key=lambda task: (scores.get(task, 0), -_TASK_PRIORITY.index(task)))
+    return max(_TASK_PRIORITY, key=lambda task: scores.get(task, 0))  # ties: the first
+
+
+_SPACES_AND_DASHES = re.compile(r"[\s-]+")
 
 
 def normalize_task_type(value: str) -> str:
@@ -639,7 +664,7 @@ def normalize_task_type(value: str) -> str:
         return name
     if name in TASK_TYPE_ALIASES:
         return TASK_TYPE_ALIASES[name]
-    snake = re.sub(r"[\s-]+", "_", name)  # "Code Gen", "code-review"
+    snake = _SPACES_AND_DASHES.sub("_", name)  # "Code Gen", "code-review"
     if snake in TASK_TYPES:
         return snake
     return TASK_TYPE_ALIASES.get(snake, name)

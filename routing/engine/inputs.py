@@ -36,6 +36,12 @@ class ModelInfo:
     tokens_per_minute: int | None
     tokens_per_second: float | None
     enabled: bool
+    # Where and how to call it: used by execution, not by the decision.
+    model_id: str = ""
+    base_url: str = ""
+    api_key_env: str = ""
+    timeout_s: float = 30.0
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def is_local(self) -> bool:
@@ -377,6 +383,11 @@ def build_snapshot(data: Mapping[str, Any]) -> Snapshot:
             tokens_per_minute=m.get("tokens_per_minute"),
             tokens_per_second=_float(m.get("tokens_per_second")),
             enabled=m.get("enabled", True),
+            model_id=m.get("model_id", m["key"]),
+            base_url=m.get("base_url", ""),
+            api_key_env=m.get("api_key_env", ""),
+            timeout_s=float(m.get("timeout_s") or 30.0),
+            options=MappingProxyType(dict(m.get("options") or {})),
         )
         for m in data.get("models", [])
     }

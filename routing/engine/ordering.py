@@ -84,7 +84,8 @@ def partition(run: Run, model: ModelInfo) -> int:
         return local_first
     if s.prefer_cloud:
         return cloud_first
-    if s.cloud_for_complex_tasks and level in ("complex", "critical"):
+    # Seed 004: a critical task (by complexity or by classification) goes to the cloud.
+    if s.cloud_for_complex_tasks and (level in ("complex", "critical") or run.value("critical")):
         return cloud_first
     if (
         s.local_for_routine_tasks

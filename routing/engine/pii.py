@@ -159,42 +159,61 @@ def _has_digit(value: str) -> bool:
 
 # -- private keys, tokens and API keys --------------------------------------------------
 
-_PRIVATE_KEY = re.compile(
-    r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----"
-    r"(?:.*?-----END[A-Z0-9 ]*PRIVATE KEY-----"
-    # A truncated paste has no END line: take its headers and base64 lines.
-    r"|(?:\s*(?:Proc-Type|DEK-Info):[^\n]*)*(?:\s*[A-Za-z0-9+/=]{16,})*)",
-    re.DOTALL,
-)
+_PRIVATE_KEY_BEGIN = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----")
+_PRIVATE_KEY_END = re.compile(r"-----END[A-Z0-9 ]*PRIVATE KEY-----")
+# A truncated paste has no END line: take its headers and base64 lines.
+_PRIVATE_KEY_BODY = re.compile(r"(?:\s*(?:Proc-Type|DEK-Info):[^\n]*)*(?:\s*[A-Za-z0-9+/=]{16,})*")
 
 
 def _private_keys(text: str, spans: _Spans) -> None:
-    for match in _PRIVATE_KEY.finditer(text):
-        spans.add(match.start(), match.end(), "private_key")
+    # One forward search for END lines serves every BEGIN line, so many BEGIN lines
+    # without an END cost linear time, not a rescan of the rest of the text each.
+    end_line: re.Match[str] | None = None
+    no_more_ends = False
+    for begin in _PRIVATE_KEY_BEGIN.finditer(text):
+        if not no_more_ends and (end_line is None or end_line.start() < begin.end()):
+            end_line = _PRIVATE_KEY_END.search(text, begin.end())
+            no_more_ends = end_line is None
+        if end_line is not None and end_line.start() >= begin.end():
+            end = end_line.end()
+        else:
+            body = _PRIVATE_KEY_BODY.match(text, begin.end())
+            end = body.end() if body else begin.end()
+        spans.add(begin.start(), end, "private_key")
 
 
 # header.payload.signature; both JSON parts start with '{"', which is "eyJ" in base64url.
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+# The lookbehind sits after the literal (so the fast literal search still applies) and
+# refuses a start inside a longer token: without it "eyJeyJeyJ..." would be rescanned
+# from every "eyJ", quadratic time on the request path.
+_JWT = re.compile(
+    r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
+)
 
 
 def _jwts(text: str, spans: _Spans) -> None:
     for match in _JWT.finditer(text):
-        if _char_before(text, match.start()) not in _TOKEN_CHARS:
-            spans.add(match.start(), match.end(), "token")
+        spans.add(match.start(), match.end(), "token")
 
 
-# Each pattern starts with a literal so the regex engine can skip to it quickly.
+def _key_pattern(prefix: str, rest: str) -> re.Pattern[str]:
+    """A key that starts with ``prefix`` at the start of a token (not inside "task-...").
+    The check is a lookbehind placed after the literal, as for `_JWT`."""
+    return re.compile(f"{re.escape(prefix)}(?<![A-Za-z0-9_-]{re.escape(prefix)}){rest}")
+
+
 _PREFIXED_KEYS = (
     # OpenAI (sk-, sk-proj-, sk-svcacct-) and Anthropic (sk-ant-api03-...).
-    re.compile(r"sk-[A-Za-z0-9_-]{20,}"),
+    _key_pattern("sk-", r"[A-Za-z0-9_-]{20,}"),
     # AWS access key ids (AKIA long-term, ASIA temporary) and Google API keys.
-    re.compile(r"A(?:[KS]IA[0-9A-Z]{16}|Iza[0-9A-Za-z_-]{35})"),
+    _key_pattern("A", r"(?:[KS]IA[0-9A-Z]{16}|Iza[0-9A-Za-z_-]{35})"),
     # GitHub: ghp_ personal, gho_ OAuth, ghu_/ghs_ app, ghr_ refresh, fine-grained PATs.
-    re.compile(r"gh(?:[pousr]_[A-Za-z0-9]{36,251}|ithub_pat_[A-Za-z0-9_]{22,247})"),
+    _key_pattern("gh", r"[pousr]_[A-Za-z0-9]{36,251}"),
+    _key_pattern("github_pat_", r"[A-Za-z0-9_]{22,247}"),
     # Slack bot, app, user and refresh tokens.
-    re.compile(r"xox[abpr]-[A-Za-z0-9-]{10,}"),
+    _key_pattern("xox", r"[abpr]-[A-Za-z0-9-]{10,}"),
     # Switchboard's own service keys: sb_<hex prefix>_<urlsafe secret>.
-    re.compile(r"sb_[0-9a-f]{4,16}_[A-Za-z0-9_-]{16,}"),
+    _key_pattern("sb_", r"[0-9a-f]{4,16}_[A-Za-z0-9_-]{16,}"),
 )
 
 
@@ -202,8 +221,8 @@ def _prefixed_api_keys(text: str, spans: _Spans) -> None:
     for pattern in _PREFIXED_KEYS:
         for match in pattern.finditer(text):
             start, end = match.span()
-            if _char_before(text, start) in _TOKEN_CHARS or _char_at(text, end) in _TOKEN_CHARS:
-                continue  # part of a longer identifier, such as "task-..." or "flask-..."
+            if _char_at(text, end) in _TOKEN_CHARS:
+                continue  # a longer identifier than any key of this kind
             if _has_digit(match.group()):  # real keys are random: they contain digits
                 spans.add(start, end, "api_key")
 
@@ -212,7 +231,8 @@ def _prefixed_api_keys(text: str, spans: _Spans) -> None:
 # Anchored on the literal "key" in its three usual spellings; the name before it is
 # checked in Python (a case-insensitive pattern would lose the fast literal search).
 _ASSIGNED_KEYS = tuple(
-    re.compile(spelling + r"""["']?[ \t]*[:=][ \t]*["']?([A-Za-z0-9_\-./+=]{16,})""")
+    # "=" only as base64 padding at the end, so "key=key=key=..." is not one long value.
+    re.compile(spelling + r"""["']?[ \t]*[:=][ \t]*["']?([A-Za-z0-9_\-./+]{16,}=*)""")
     for spelling in ("key", "KEY", "Key")
 )
 _KEY_NAME_ENDINGS = ("api", "api_", "api-", "secret", "secret_", "secret-", "access_", "access-")
@@ -294,17 +314,18 @@ def _ipv6_addresses(text: str, spans: _Spans) -> None:
         if hint.start() < scanned_to:
             continue
         start = hint.start()
-        while start > 0 and hint.start() - start < _MAX_IPV6 and text[start - 1] in _HEX_AND_COLON:
+        floor = max(scanned_to, hint.start() - _MAX_IPV6)  # never walk back over a candidate
+        while start > floor and text[start - 1] in _HEX_AND_COLON:
             start -= 1
         before = _char_before(text, start)
         if before.isalnum() or before in "_.":
             scanned_to = hint.end()  # "std::vector", "a.b::c": part of a longer name
             continue
         body = _IPV6_BODY.match(text, start)
-        if body is None:
+        scanned_to = max(hint.end(), body.end() if body else 0)  # each colon is looked at once
+        if body is None or body.end() < hint.end():
             continue
         end = body.end()
-        scanned_to = end
         after = _char_at(text, end)
         if after.isalnum() or after == "_" or (after == "." and _char_at(text, end + 1).isdigit()):
             continue
@@ -329,10 +350,27 @@ def _looks_like_ipv6(candidate: str) -> bool:
 
 # -- numbers: IBAN, IPv4, SSN, card, phone ----------------------------------------------
 
-# A run of digits joined by short separator sequences, at least 7 characters long. The
-# one scan over the whole text that does not start with a literal; everything
-# number-shaped is looked for inside these runs only.
+# A run of digits joined by short separator sequences, at least 7 characters long;
+# everything number-shaped is looked for inside these runs only. Finding them is the one
+# scan that cannot start from a literal, so for ASCII text (where byte offsets are
+# character offsets) it runs on a copy with every digit turned into "0": the pattern then
+# starts with a literal and the engine jumps from digit to digit (twice as fast).
 _NUMBER_RUN = re.compile(r"[0-9](?=[0-9 .()/\-]{6})(?:[ .()/\-]{0,3}[0-9])*")
+_NUMBER_RUN_ASCII = re.compile(rb"0(?=[0 .()/\-]{6})(?:[ .()/\-]{0,3}0)*")
+_DIGITS_AS_ZERO = bytes(
+    0x30 if 0x30 <= byte <= 0x39 else byte if byte in b" .()/-" else 0x78 for byte in range(256)
+)
+
+
+def _number_runs(text: str) -> Iterator[tuple[int, int]]:
+    if text.isascii():
+        masked = text.encode("ascii").translate(_DIGITS_AS_ZERO)
+        for run in _NUMBER_RUN_ASCII.finditer(masked):
+            yield run.span()
+    else:
+        for run in _NUMBER_RUN.finditer(text):
+            yield run.span()
+
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4 = re.compile(rf"(?<![0-9A-Za-z_.]){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9A-Za-z_]|\.[0-9])")
@@ -342,11 +380,14 @@ _SSN = re.compile(
     r"(?![0-9A-Za-z_]|-[0-9])"
 )
 
+# Numbers that begin a run of digit groups, not one that is already under way ("89 3704
+# 0044 0532 0130 01" is a mistyped IBAN, not a card or a phone number).
+_NOT_MID_RUN = r"(?<![0-9A-Za-z_.+-])(?<![0-9][ ./-])"
 _CARD = re.compile(
-    r"(?<![0-9A-Za-z_.+-])(?:"
+    _NOT_MID_RUN + r"(?:"
     r"[2-6][0-9]{12,18}"  # contiguous
     r"|[2-6][0-9]{3}(?P<sep>[ -])[0-9]{4}(?P=sep)[0-9]{4}(?P=sep)[0-9]{1,4}"  # 4-4-4-x
-    r"(?P<tail>(?P=sep)[0-9]{1,3})?"  # 19-digit cards: 4-4-4-4-3
+    r"(?P<tail>(?P=sep)[0-9]{3})?"  # 19-digit cards: 4-4-4-4-3
     r"|3[0-9]{3}(?P<sep2>[ -])[0-9]{6}(?P=sep2)[0-9]{4,5}"  # Amex 4-6-5, Diners 4-6-4
     r")(?![0-9A-Za-z_]|[.-][0-9])"
 )
@@ -358,12 +399,12 @@ _PHONE_INTERNATIONAL = re.compile(
 )
 # North American: (415) 555-0100, 415-555-0100, 415.555.0100, 1-800-555-0199.
 _PHONE_NANP = re.compile(
-    r"(?<![0-9A-Za-z_+.-])(?:1[ .-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .-])"
+    _NOT_MID_RUN + r"(?:1[ .-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .-])"
     r"[2-9][0-9]{2}[ .-][0-9]{4}" + _PHONE_END
 )
 # National with a trunk 0: 020 7946 0958, 06 12 34 56 78, 030/12345678, (02) 9876 5432.
 _PHONE_TRUNK = re.compile(
-    r"(?<![0-9A-Za-z_+.-])(?:\(0[1-9][0-9]{0,3}\)[ .-]?|0[1-9][0-9]{0,3}[ ./-])"
+    _NOT_MID_RUN + r"(?:\(0[1-9][0-9]{0,3}\)[ .-]?|0[1-9][0-9]{0,3}[ ./-])"
     r"[0-9]{2,8}(?:[ .-][0-9]{2,4}){0,4}" + _PHONE_END
 )
 _DATE_LIKE = re.compile(
@@ -392,39 +433,43 @@ _IBAN_LENGTHS = MappingProxyType(
 _IBAN_REACH = 44  # the longest IBAN (34 characters) written in groups of four
 
 
-_SEPARATORS = str.maketrans("", "", " .()/-")
+_SEPARATOR_BYTES = b" .()/-"
 _MIN_IBAN_RUN_DIGITS = 8  # every IBAN's account part has a run of at least 8 digits
 _MIN_CARD_DIGITS = 13
 _MIN_NANP_DIGITS = 10
-_TRUNK_MARKS = ("(0", " 0", "/0")  # where a trunk 0 can start a number inside a run
 
 
 def _numbers(text: str, spans: _Spans) -> None:
     size = len(text)
-    for run in _NUMBER_RUN.finditer(text):
-        start, end = run.span()
-        covered_to = spans.covering(start)
-        if covered_to is not None and covered_to >= end:
-            continue  # inside an IBAN, key or address found already
-        written = run.group()
-        digits = len(written.translate(_SEPARATORS))
-        if digits >= _MIN_IBAN_RUN_DIGITS:
-            _iban_around(text, start, spans)
+    for start, end in _number_runs(text):
+        written = text[start:end]
+        dots = written.count(".")
+        if end - start < _MIN_PHONE_DIGITS and dots < 3:
+            continue  # a version or an amount, such as "2.1.3"
+        if spans.items:
+            covered_to = spans.covering(start)
+            if covered_to is not None and covered_to >= end:
+                continue  # inside an IBAN, key or address found already
+        # Runs are ASCII; deleting bytes is the cheapest way to count digits.
+        digits = len(written.encode().translate(None, _SEPARATOR_BYTES))
+        if digits >= _MIN_IBAN_RUN_DIGITS and "-" not in written and "." not in written:
+            _iban_around(text, start, spans)  # IBANs are written with spaces only
         # The window reaches back for a "+" or "(" and on for the lookaheads. Each
         # pattern runs only where the run could hold its kind of number: most runs are
         # dates, amounts and versions, and skipping them keeps this cheap.
         low = max(0, start - 1)
         high = min(size, end + 2)
-        if written.count(".") >= 3:
+        if dots >= 3:
             _add_all(_IPV4.finditer(text, low, high), "ip_address", spans)
         if digits >= 9 and written.count("-") >= 2:
             _add_all(_SSN.finditer(text, low, high), "us_ssn", spans)
         if digits >= _MIN_CARD_DIGITS:
             for match in _CARD.finditer(text, low, high):
-                span = _valid_card(match)
-                if span is not None:
-                    spans.add(span[0], span[1], "credit_card")
-        if digits >= _MIN_PHONE_DIGITS:
+                for card_start, card_end in _card_spans(match):
+                    if spans.add(card_start, card_end, "credit_card"):
+                        break  # the first reading that overlaps nothing found already
+        covered_to = spans.covering(start)
+        if digits >= _MIN_PHONE_DIGITS and (covered_to is None or covered_to < end):
             _phones(text, low, high, digits, spans)
 
 
@@ -434,13 +479,14 @@ def _add_all(matches: Iterator[re.Match[str]], kind: str, spans: _Spans) -> None
 
 
 def _phones(text: str, low: int, high: int, digits: int, spans: _Spans) -> None:
+    around = text[low:high]
     candidates: list[re.Match[str]] = []
-    if text[low] == "+":
+    if "+" in around:
         candidates.extend(_PHONE_INTERNATIONAL.finditer(text, low, high))
     if digits >= _MIN_NANP_DIGITS:
         candidates.extend(_PHONE_NANP.finditer(text, low, high))
-    written = text[low:high]
-    if written[1] == "0" or any(mark in written for mark in _TRUNK_MARKS):
+    # A trunk 0 starts the run or follows a "(", a space or a "/" inside it.
+    if around[:2].endswith("0") or "(0" in around or " 0" in around or "/0" in around:
         candidates.extend(_PHONE_TRUNK.finditer(text, low, high))
     for match in candidates:
         if _valid_phone(match.group()):
@@ -496,40 +542,42 @@ def _prefix_holding(written: str, count: int) -> str | None:
     return None
 
 
+# ISO 13616: letters count as two digits, A = 10 ... Z = 35.
+_IBAN_LETTER_DIGITS = str.maketrans({chr(65 + i): str(10 + i) for i in range(26)})
+
+
 def _mod97_ok(iban: str) -> bool:
     rearranged = iban[4:] + iban[:4]
-    digits = "".join(str(int(char, 36)) for char in rearranged)
-    return int(digits) % 97 == 1
+    return int(rearranged.translate(_IBAN_LETTER_DIGITS)) % 97 == 1
 
 
-def _valid_card(match: re.Match[str]) -> tuple[int, int] | None:
+def _card_spans(match: re.Match[str]) -> Iterator[tuple[int, int]]:
+    """Where the card number is, longest reading first: with a 4-4-4-4-3 match, the last
+    three digits may instead be a CVV written after a 16-digit card."""
     if _luhn_ok(_only_digits(match.group())):
-        return match.span()
-    if match.group("tail"):  # a 16-digit card followed by more digits (an expiry, a CVV)
+        yield match.span()
+    if match.group("tail"):
         end = match.start("tail")
         if _luhn_ok(_only_digits(match.string[match.start() : end])):
-            return match.start(), end
-    return None
+            yield match.start(), end
 
 
 def _only_digits(value: str) -> str:
-    return "".join(c for c in value if c.isdigit())
+    return value.replace(" ", "").replace("-", "")
+
+
+# Luhn: every second digit from the right is doubled, and a doubled digit above 9 loses 9.
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+    kept = digits[-1::-2].encode()
+    doubled = digits[-2::-2].translate(_LUHN_DOUBLED).encode()
+    return (sum(kept) + sum(doubled) - 48 * len(digits)) % 10 == 0  # 48 is "0"
 
 
 def _valid_phone(candidate: str) -> bool:
-    digits = sum(c.isdigit() for c in candidate)
+    digits = len(candidate.encode().translate(None, b" .-()+/"))
     if not _MIN_PHONE_DIGITS <= digits <= _MAX_PHONE_DIGITS:
         return False
     return _DATE_LIKE.fullmatch(candidate) is None

@@ -39,6 +39,9 @@ class Provider(models.Model):
     default_model = models.CharField(max_length=200, blank=True)
     model_roles = models.JSONField(default=dict, blank=True)
     rate_limit_rpm = models.PositiveIntegerField("requests per minute", null=True, blank=True)
+    # Adapter options: the simulated provider's latency_ms and failure_rate, Anthropic's
+    # API version. Never a secret (those stay in environment variables).
+    options = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

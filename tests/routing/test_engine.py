@@ -530,3 +530,10 @@ def test_a_decision_serializes_to_plain_json() -> None:
     assert json.loads(json.dumps(data)) == data
     assert data["config_version"] == 7
     assert data["features"]["privacy_level"] == {"value": "low", "source": "agent_default"}
+
+
+def test_a_task_classified_critical_goes_to_the_cloud_first_as_in_seed_004() -> None:
+    decision = run("rename this variable", classification="critical")
+    assert decision.features["complexity_level"].value == "simple"
+    assert decision.chain[0].type == "cloud"
+    assert decision.features["critical"].value is True

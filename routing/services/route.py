@@ -1,0 +1,192 @@
+"""One routed request, end to end: decide, execute, account, record, notify.
+
+The view parses and authenticates; this does the rest and returns the response body,
+or raises ApiError (with the decision id: even a refusal leaves its audit row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from routing import metrics
+from routing.api import errors
+from routing.engine import Decision, RouteRequest, decide
+from routing.engine.features import messages_text
+from routing.engine.replay import decision_inputs
+from routing.execution.executor import Execution, execute
+from routing.models import ApiKey
+from routing.services.decisions import Outcome, decision_record
+from routing.services.spend import Charge, spend_record
+from routing.snapshot import current_snapshot, load_runtime_state
+
+REFUSAL_CODES = {
+    "unknown_agent": errors.UNKNOWN_AGENT,
+    "no_eligible_model": errors.NO_ELIGIBLE_MODEL,
+    "budget_exceeded": errors.BUDGET_EXCEEDED,
+    "denied_by_rule": errors.DENIED_BY_RULE,
+}
+
+
+def _engine_request(body: Mapping[str, Any], agent: str | None, text: str) -> RouteRequest:
+    task = body.get("task") or {}
+    return RouteRequest(
+        text=text,
+        agent=agent,
+        task_id=task.get("id"),
+        task_type=task.get("type"),
+        complexity=task.get("complexity"),
+        classification=task.get("classification"),
+        privacy_level=task.get("privacy_level"),
+        requires_reasoning=task.get("requires_reasoning"),
+        involves_ui_design=task.get("involves_ui_design"),
+        tags=tuple(task.get("tags", ())),
+        session_id=body.get("session_id"),
+        max_tokens=body.get("max_tokens"),
+        has_response_schema="response_schema" in body,
+    )
+
+
+def decision_summary(decision: Decision) -> dict[str, Any]:
+    return {
+        "strategy": decision.strategy,
+        "strategy_source": decision.strategy_source,
+        "complexity": decision.features["complexity_level"].value,
+        "task_type": decision.features["task_type"].value,
+        "reason": decision.reason,
+        "rule": decision.rule,
+        "privacy": {"pii_types": list(decision.pii_types), "local_only": decision.flags.local_only},
+        "chain": [c.model for c in decision.chain],
+        "warning_level": decision.warning_level,
+        "estimated_cost_usd": decision.estimated_cost_usd,
+        "config_version": decision.config_version,
+    }
+
+
+def route(body: Mapping[str, Any], *, api_key: ApiKey | None) -> dict[str, Any]:
+    agent = body.get("agent") or (
+        api_key.default_agent.key if api_key and api_key.default_agent else None
+    )
+    messages = list(body["messages"])
+    text = messages_text(messages)
+    request = _engine_request(body, agent, text)
+    now = timezone.now()
+    snapshot = current_snapshot()
+    state = load_runtime_state(snapshot=snapshot, session_id=request.session_id, now=now)
+    decision = decide(request, snapshot, state, now=now)
+    record = {
+        "prompt_text": text,
+        "inputs": decision_inputs(request, state, now),
+        "api_key": api_key,
+        "agent": agent,
+        "task_id": request.task_id,
+        "session_id": request.session_id,
+    }
+
+    if decision.refusal is not None:
+        row = decision_record(
+            decision=decision,
+            outcome=Outcome("refused", error_code=decision.refusal.code),
+            **record,
+        )
+        raise errors.ApiError(
+            REFUSAL_CODES[decision.refusal.code],
+            decision.refusal.message,
+            dict(decision.refusal.details),
+            decision_id=str(row.public_id),
+        )
+    if body.get("dry_run"):
+        row = decision_record(decision=decision, outcome=Outcome("dry_run"), **record)
+        return {
+            "decision_id": str(row.public_id),
+            "dry_run": True,
+            "decision": decision_summary(decision),
+        }
+
+    run = execute(
+        decision,
+        snapshot,
+        messages,
+        schema=body.get("response_schema"),
+        max_tokens=body.get("max_tokens"),
+        temperature=body.get("temperature"),
+    )
+    outcome = _outcome(run)
+    with transaction.atomic():
+        spend_record(
+            [
+                Charge(a.model, a.provider, a.cost_usd, a.prompt_tokens, a.completion_tokens)
+                for a in run.billed
+            ],
+            agent=agent,
+            session_id=request.session_id,
+            now=now,
+        )
+        row = decision_record(decision=decision, outcome=outcome, **record)
+    metrics.publish(
+        model_used=outcome.model_used,
+        latency_ms=outcome.latency_ms,
+        attempts=outcome.attempts,
+        now=now,
+    )
+    if not run.succeeded:
+        raise errors.ApiError(
+            errors.ALL_MODELS_FAILED,
+            errors.MSG_ALL_FAILED,
+            {"attempts": outcome.attempts, "chain": [c.model for c in decision.chain]},
+            decision_id=str(row.public_id),
+        )
+    assert run.answer is not None
+    return {
+        "decision_id": str(row.public_id),
+        "model_used": run.answer.model,
+        "provider": run.answer.provider,
+        "simulated": snapshot.models[run.answer.model].provider_kind == "simulated",
+        "content": run.content,
+        "raw_text": run.text,
+        "attempts": [_public_attempt(a) for a in outcome.attempts],
+        "decision": decision_summary(decision),
+        "verification": run.verification,
+        "usage": {
+            "prompt_tokens": run.answer.prompt_tokens,
+            "completion_tokens": run.answer.completion_tokens,
+            "total_tokens": run.answer.prompt_tokens + run.answer.completion_tokens,
+            "estimated": run.answer.usage_estimated,
+        },
+        "cost_usd": run.cost_usd,
+        "fallback_tax_usd": run.fallback_tax_usd,
+        "latency_ms": run.latency_ms,
+        "cached": False,
+    }
+
+
+def _public_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
+    return {k: attempt[k] for k in ("model", "outcome", "reason", "latency_ms")}
+
+
+def _outcome(run: Execution) -> Outcome:
+    attempts = [a.to_dict() for a in run.attempts]
+    if run.answer is None:
+        return Outcome(
+            "failed",
+            error_code=errors.ALL_MODELS_FAILED,
+            attempts=attempts,
+            fallback_tax_usd=run.fallback_tax_usd,
+            latency_ms=run.latency_ms,
+        )
+    return Outcome(
+        "success",
+        model_used=run.answer.model,
+        provider=run.answer.provider,
+        attempts=attempts,
+        prompt_tokens=run.answer.prompt_tokens,
+        completion_tokens=run.answer.completion_tokens,
+        usage_estimated=run.answer.usage_estimated,
+        cost_usd=run.cost_usd,
+        fallback_tax_usd=run.fallback_tax_usd,
+        latency_ms=run.latency_ms,
+        verification=run.verification,
+    )

@@ -1,0 +1,86 @@
+"""Spend accounting: every billed token counted once, atomically, in every scope.
+
+One INSERT ... ON CONFLICT DO UPDATE adds to every (scope, key, period) bucket at once
+(global, agent, provider, model; day and month), so concurrent requests in any number
+of processes never lose an increment, and no row is read first. Rows are written in a
+fixed order so two transactions never wait on each other in opposite orders.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+
+LEDGER = "routing_spendledger"
+SESSIONS = "routing_sessionusage"
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What one billed call cost, and whose it was."""
+
+    model: str
+    provider: str
+    cost_usd: float
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def _buckets(charges: Iterable[Charge], agent: str | None, now: datetime) -> list[tuple]:
+    day, month = now.date(), now.date().replace(day=1)
+    totals: dict[tuple[str, str, str, object], list] = defaultdict(lambda: [Decimal(0), 0, 0, 0])
+    for charge in charges:
+        scopes = [("global", ""), ("provider", charge.provider), ("model", charge.model)]
+        if agent:
+            scopes.append(("agent", agent))
+        for scope, key in scopes:
+            for period, start in (("day", day), ("month", month)):
+                bucket = totals[(scope, key, period, start)]
+                bucket[0] += Decimal(str(charge.cost_usd))
+                bucket[1] += charge.prompt_tokens
+                bucket[2] += charge.completion_tokens
+                bucket[3] += 1
+    return [(*key, *values) for key, values in sorted(totals.items(), key=lambda kv: kv[0][:3])]
+
+
+def spend_record(
+    charges: Iterable[Charge], *, agent: str | None, session_id: str | None, now: datetime
+) -> None:
+    charges = list(charges)
+    rows = _buckets(charges, agent, now)
+    if rows:
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        params: list[object] = []
+        for scope, key, period, start, cost, prompt, completion, requests in rows:
+            params += [scope, key, period, start, cost, prompt, completion, requests, now]
+        sql = (
+            f"INSERT INTO {LEDGER} (scope, key, period, period_start, cost_usd, prompt_tokens,"  # noqa: S608
+            " completion_tokens, requests, updated_at)"
+            f" VALUES {values}"
+            " ON CONFLICT (scope, key, period, period_start) DO UPDATE SET"
+            f" cost_usd = {LEDGER}.cost_usd + excluded.cost_usd,"
+            f" prompt_tokens = {LEDGER}.prompt_tokens + excluded.prompt_tokens,"
+            f" completion_tokens = {LEDGER}.completion_tokens + excluded.completion_tokens,"
+            f" requests = {LEDGER}.requests + excluded.requests,"
+            " updated_at = excluded.updated_at"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+    if session_id:
+        tokens = sum(c.prompt_tokens + c.completion_tokens for c in charges)
+        cost = sum((Decimal(str(c.cost_usd)) for c in charges), Decimal(0))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {SESSIONS} (session_id, tokens, cost_usd, started_at, updated_at)"  # noqa: S608
+                " VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (session_id) DO UPDATE SET"
+                f" tokens = {SESSIONS}.tokens + excluded.tokens,"
+                f" cost_usd = {SESSIONS}.cost_usd + excluded.cost_usd,"
+                " updated_at = excluded.updated_at",
+                [session_id, tokens, cost, now, now],
+            )
