@@ -35,16 +35,6 @@ class BudgetVerdict:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _in_scope(budget: BudgetInfo, model: ModelInfo, agent: str | None) -> bool:
-    if budget.scope == "global":
-        return True
-    if budget.scope == "agent":
-        return budget.target == agent
-    if budget.scope == "provider":
-        return budget.target == model.provider
-    return budget.target == model.key
-
-
 def _applies(budget: BudgetInfo, agent: str | None) -> bool:
     return budget.scope != "agent" or budget.target == agent
 
@@ -67,9 +57,31 @@ def evaluate_budgets(
     def block(model: ModelInfo, reason: str, **values: Any) -> None:
         v.blocked.setdefault(model.key, (reason, values))
 
+    # Index the candidates once instead of testing every budget against every model.
+    by_provider: dict[str, list[ModelInfo]] = {}
+    by_key: dict[str, list[ModelInfo]] = {}
+    for model in models:
+        by_provider.setdefault(model.provider, []).append(model)
+        by_key[model.key] = [model]
+
+    def in_scope(budget: BudgetInfo) -> list[ModelInfo]:
+        if budget.scope == "provider":
+            return by_provider.get(budget.target, [])
+        if budget.scope == "model":
+            return by_key.get(budget.target, [])
+        return list(models)
+
+    costs: dict[str, float | None] = {}
+
+    def cost_of(model: ModelInfo) -> float | None:
+        if model.key not in costs:
+            costs[model.key] = cost(model)
+        return costs[model.key]
+
     for budget in snapshot.budgets:
         if not _applies(budget, agent):
             continue
+        scoped = in_scope(budget)
         label = f"{budget.scope}{':' + budget.target if budget.target else ''} {budget.period}"
         if budget.scope == "global" and budget.period == "day" and budget.limit_usd is not None:
             v.daily_budget = budget.limit_usd
@@ -89,8 +101,8 @@ def evaluate_budgets(
                         "spent": spent,
                     }
                 )
-                for model in models:
-                    if model.is_paid and _in_scope(budget, model, agent):
+                for model in scoped:
+                    if model.is_paid:
                         block(model, f"budget {label} exhausted", **values)
             elif share >= budget.warning_threshold:
                 levels[label] = WARNING
@@ -100,16 +112,14 @@ def evaluate_budgets(
                 if budget.scope in ("global", "agent"):
                     local_why.append(why)
                 else:
-                    for model in models:
-                        if not model.is_local and _in_scope(budget, model, agent):
+                    for model in scoped:
+                        if not model.is_local:
                             block(model, why, **values)
             else:
                 levels[label] = NORMAL
         if budget.per_request_usd is not None:
-            for model in models:
-                if not _in_scope(budget, model, agent):
-                    continue
-                estimate = cost(model)
+            for model in scoped:
+                estimate = cost_of(model)
                 if estimate is None and not model.is_local:
                     block(
                         model,

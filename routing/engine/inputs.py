@@ -81,6 +81,13 @@ class RuleInfo:
     enabled: bool
 
     @property
+    def per_model(self) -> bool:
+        """Reads `model.*`, so it is evaluated once per candidate model."""
+        return self.condition is not None and any(
+            n.startswith("model.") for n in self.condition.names
+        )
+
+    @property
     def label(self) -> str:
         return self.name or f"#{self.position + 1} {self.source}"
 

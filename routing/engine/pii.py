@@ -434,7 +434,7 @@ _IBAN_REACH = 44  # the longest IBAN (34 characters) written in groups of four
 
 
 _SEPARATOR_BYTES = b" .()/-"
-_MIN_IBAN_RUN_DIGITS = 8  # every IBAN's account part has a run of at least 8 digits
+_MIN_IBAN_RUN_DIGITS = 8  # an IBAN's account number: in practice 8 digits or more in a row
 _MIN_CARD_DIGITS = 13
 _MIN_NANP_DIGITS = 10
 

@@ -3,7 +3,7 @@ override. A rule whose condition reads `model.*` is evaluated once per candidate
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from routing.conditions import ConditionEvalError
@@ -18,47 +18,85 @@ from routing.engine.run import (
 )
 
 
-def _context(run: Run, model: ModelInfo | None) -> dict[str, Any]:
-    req = run.request
-    verdict = run.budget
-    ctx: dict[str, Any] = {
-        "task.id": req.task_id,
-        "task.type": run.value("task_type"),
-        "task.complexity": run.value("complexity_score"),
-        "task.complexity_level": run.value("complexity_level"),
-        "task.classification": run.value("classification"),
-        "task.privacy_level": run.value("privacy_level"),
-        "task.critical": run.value("critical"),
-        "task.requires_reasoning": run.value("requires_reasoning"),
-        "task.involves_ui_design": run.value("involves_ui_design"),
-        "task.tags": list(req.tags),
-        "task.estimated_tokens": run.value("estimated_tokens"),
-        "data.contains_pii": bool(run.pii_types),
-        "data.pii_types": list(run.pii_types),
-        "agent.key": run.agent.key if run.agent else "",
-        "budget_mode": verdict.budget_mode if verdict else False,
-        "cost_limit_reached": verdict.cost_limit_reached if verdict else False,
-        "daily_cost": verdict.daily_cost if verdict else 0.0,
-        "budget": verdict.daily_budget if verdict else float("inf"),
-        "session_tokens": run.state.session_tokens,
-        "warning_level": run.warning_level,
-        "force_local": run.local_only,
-        "strategy": run.strategy.key if run.strategy else "",
-    }
-    if model is not None:
-        usage = run.state.rate_usage.get(model.key, 0.0)
-        ctx |= {
-            "model.key": model.key,
-            "model.type": model.type,
-            "model.provider": model.provider,
-            "model.tier": model.tier,
-            "model.rate_limit_approaching": usage >= RATE_LIMIT_APPROACHING,
-            "model.cost_per_1k_input": model.cost_input_per_1k,
-            "model.cost_per_1k_output": model.cost_output_per_1k,
-            "model.context_window": model.context_window,
-            "model.capabilities": sorted(model.capabilities),
-        }
-    return ctx
+def _budget(run: Run, attr: str, default: Any) -> Any:
+    return getattr(run.budget, attr) if run.budget is not None else default
+
+
+# How to compute each name of the condition language; a condition reads few of them,
+# so they are computed on first use (most rules read one or two names).
+_REQUEST_NAMES: dict[str, Callable[[Run], Any]] = {
+    "task.id": lambda r: r.request.task_id,
+    "task.type": lambda r: r.value("task_type"),
+    "task.complexity": lambda r: r.value("complexity_score"),
+    "task.complexity_level": lambda r: r.value("complexity_level"),
+    "task.classification": lambda r: r.value("classification"),
+    "task.privacy_level": lambda r: r.value("privacy_level"),
+    "task.critical": lambda r: r.value("critical"),
+    "task.requires_reasoning": lambda r: r.value("requires_reasoning"),
+    "task.involves_ui_design": lambda r: r.value("involves_ui_design"),
+    "task.tags": lambda r: list(r.request.tags),
+    "task.estimated_tokens": lambda r: r.value("estimated_tokens"),
+    "data.contains_pii": lambda r: bool(r.pii_types),
+    "data.pii_types": lambda r: list(r.pii_types),
+    "agent.key": lambda r: r.agent.key if r.agent else "",
+    "budget_mode": lambda r: _budget(r, "budget_mode", False),
+    "cost_limit_reached": lambda r: _budget(r, "cost_limit_reached", False),
+    "daily_cost": lambda r: _budget(r, "daily_cost", 0.0),
+    # No daily budget configured means no limit: `daily_cost > budget * 0.8` never holds.
+    "budget": lambda r: _budget(r, "daily_budget", float("inf")),
+    "session_tokens": lambda r: r.state.session_tokens,
+    "warning_level": lambda r: r.warning_level,
+    "force_local": lambda r: r.local_only,
+    "strategy": lambda r: r.strategy.key if r.strategy else "",
+}
+_MODEL_NAMES: dict[str, Callable[[Run, ModelInfo], Any]] = {
+    "model.key": lambda r, m: m.key,
+    "model.type": lambda r, m: m.type,
+    "model.provider": lambda r, m: m.provider,
+    "model.tier": lambda r, m: m.tier,
+    "model.rate_limit_approaching": lambda r, m: (
+        r.state.rate_usage.get(m.key, 0.0) >= RATE_LIMIT_APPROACHING
+    ),
+    "model.cost_per_1k_input": lambda r, m: m.cost_input_per_1k,
+    "model.cost_per_1k_output": lambda r, m: m.cost_output_per_1k,
+    "model.context_window": lambda r, m: m.context_window,
+    "model.capabilities": lambda r, m: sorted(m.capabilities),
+}
+
+
+# Names whose value can change while rules run (a rule may make the request local-only).
+_VOLATILE = frozenset({"force_local", "warning_level"})
+
+
+class _Context(dict[str, Any]):
+    """The values a condition reads, computed on first read. Request values are shared by
+    every rule of the run (run.rule_values). A model name with no model in question
+    raises KeyError ("no value for ..."), and sets `wanted_model`."""
+
+    def __init__(self, run: Run, model: ModelInfo | None) -> None:
+        super().__init__()
+        self.run = run
+        self.model = model
+        self.wanted_model = False
+
+    def __missing__(self, name: str) -> Any:
+        getter = _REQUEST_NAMES.get(name)
+        if getter is not None:
+            shared = self.run.rule_values
+            if name in shared:
+                return shared[name]
+            value = getter(self.run)
+            if name not in _VOLATILE:
+                shared[name] = value
+            return value
+        if name in _MODEL_NAMES:
+            if self.model is None:
+                self.wanted_model = True
+                raise KeyError(name)
+            value = _MODEL_NAMES[name](self.run, self.model)
+            self[name] = value
+            return value
+        raise KeyError(name)
 
 
 def _matches(run: Run, rule: RuleInfo, model: ModelInfo | None) -> bool:
@@ -66,15 +104,26 @@ def _matches(run: Run, rule: RuleInfo, model: ModelInfo | None) -> bool:
         run.errors.append(f"{rule.label}: {rule.compile_error}")
         return False
     try:
-        return rule.condition.evaluate(_context(run, model))
+        return rule.condition.evaluate(_Context(run, model))
     except ConditionEvalError as exc:
         # Recorded in the decision; a rule that cannot be evaluated does not fire.
         run.errors.append(f"{rule.label}: {exc.message}")
         return False
 
 
-def _per_model(rule: RuleInfo) -> bool:
-    return rule.condition is not None and any(n.startswith("model.") for n in rule.condition.names)
+def _probe(run: Run, rule: RuleInfo) -> bool | None:
+    """A per-model rule evaluated without a model: its answer when that does not depend
+    on the model (`task.critical and model.type == 'local'` for a non-critical task),
+    None when it does. Saves evaluating it once per candidate."""
+    assert rule.condition is not None
+    ctx = _Context(run, None)
+    try:
+        return rule.condition.evaluate(ctx)
+    except ConditionEvalError as exc:
+        if ctx.wanted_model:
+            return None
+        run.errors.append(f"{rule.label}: {exc.message}")
+        return False
 
 
 def _apply_action(run: Run, rule: RuleInfo, step: str, model: ModelInfo | None) -> bool:
@@ -135,17 +184,25 @@ def run_rules(run: Run, rules: Iterable[RuleInfo], step: str, first_match_wins: 
     for rule in rules:
         if not rule.enabled or run.refusal is not None:
             continue
-        if _per_model(rule):
+        if rule.per_model:
+            probe = _probe(run, rule)
+            if probe is False:
+                continue
             targets = (
                 [run.snapshot.models[rule.model]]
                 if rule.model in run.snapshot.models
                 else list(run.eligible.values())
             )
-            for model in targets:
-                if _matches(run, rule, model):
-                    fired.append(rule.label)
-                    run.rule = run.rule or rule.label
-                    _apply_action(run, rule, step, model)
+            matched = [m for m in targets if probe or _matches(run, rule, m)]
+            if not matched:
+                continue
+            fired.append(rule.label)
+            run.rule = run.rule or rule.label
+            for model in matched:
+                _apply_action(run, rule, step, model)
+            if first_match_wins:
+                run.rule = rule.label
+                break
             continue
         if _matches(run, rule, None):
             fired.append(rule.label)

@@ -63,6 +63,7 @@ class Run:
     budget: BudgetVerdict | None = None
     refusal: Refusal | None = None
     completion_tokens: int = DEFAULT_COMPLETION_TOKENS
+    rule_values: dict[str, Any] = field(default_factory=dict)  # condition names, computed once
 
     # -- small helpers -------------------------------------------------------------------
     def step(self, step: str, outcome: str, **detail: Any) -> None:
