@@ -151,6 +151,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "switchboard",
+            # Short timeouts: the cache holds shared hints (cooldowns, counters), and a
+            # slow or absent Redis must not hold a request up (see resilient_cache).
+            "OPTIONS": {"socket_timeout": 0.1, "socket_connect_timeout": 0.1},
         }
     }
 else:

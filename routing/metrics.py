@@ -2,17 +2,16 @@
 every request, and per-model success / fallback / error counters.
 
 Never fails a request and never slows it by more than a short bound: Redis calls have
-a 50 ms timeout, and after a failure Redis is left alone for a while (a local circuit
-breaker), so an outage costs one timeout per REDIS_RETRY_SECONDS, not one per request.
+a 50 ms timeout, and after a failure Redis is left alone for a while
+(controlplane.lib.resilient_cache), so an outage costs one timeout per retry period,
+not one per request.
 Without REDIS_URL the counters live in the local cache and no event is published.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import threading
-import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -20,20 +19,19 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-logger = logging.getLogger(__name__)
+from controlplane.lib.resilient_cache import cache_available, cache_call
 
 CHANNEL = "llm_router_metrics"
 COUNTER_KEY = "routing:metrics:{model}:{outcome}"
 OUTCOMES = ("success", "fallback", "error")
 REDIS_TIMEOUT = 0.05
-REDIS_RETRY_SECONDS = 30.0
 
-_state: dict[str, Any] = {"client": None, "down_until": 0.0}
+_state: dict[str, Any] = {"client": None}
 _lock = threading.Lock()
 
 
 def _redis() -> Any:
-    if not settings.REDIS_URL or time.monotonic() < _state["down_until"]:
+    if not settings.REDIS_URL or not cache_available():
         return None
     if _state["client"] is None:
         with _lock:
@@ -48,33 +46,21 @@ def _redis() -> Any:
     return _state["client"]
 
 
-def _redis_failed(exc: Exception) -> None:
-    _state["down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
-    logger.warning(
-        "metrics: Redis unavailable (%s); retrying in %ss", type(exc).__name__, REDIS_RETRY_SECONDS
-    )
+def _count(outcomes: list[tuple[str, str]]) -> None:
+    for model, outcome in outcomes:
+        key = COUNTER_KEY.format(model=model, outcome=outcome)
+        if not cache.add(key, 1, timeout=None):
+            cache.incr(key)
 
 
 def count(outcomes: Iterable[tuple[str, str]]) -> None:
     """Increment (model, outcome) counters. outcome: success | fallback | error."""
-    for model, outcome in outcomes:
-        key = COUNTER_KEY.format(model=model, outcome=outcome)
-        try:
-            if cache.add(key, 1, timeout=None):
-                continue
-            cache.incr(key)
-        except Exception as exc:  # the cache is Redis in production: never fail a request
-            _redis_failed(exc)
-            return
+    cache_call(_count, list(outcomes), default=None)
 
 
 def snapshot(models: Iterable[str]) -> dict[str, dict[str, int]]:
     keys = {COUNTER_KEY.format(model=m, outcome=o): (m, o) for m in models for o in OUTCOMES}
-    try:
-        found = cache.get_many(list(keys))
-    except Exception as exc:
-        _redis_failed(exc)
-        return {}
+    found = cache_call(cache.get_many, list(keys), default={})
     out: dict[str, dict[str, int]] = {}
     for key, value in found.items():
         model, outcome = keys[key]
@@ -112,7 +98,4 @@ def publish(
         "metrics": snapshot({m for m, _ in outcomes}),
         "timestamp": now.timestamp(),
     }
-    try:
-        client.publish(CHANNEL, json.dumps(event))
-    except Exception as exc:
-        _redis_failed(exc)
+    cache_call(client.publish, CHANNEL, json.dumps(event), default=None)

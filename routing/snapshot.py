@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db.models import Prefetch, Q
 
 from agents.models import Agent
+from controlplane.lib.resilient_cache import cache_call
 from routing.choices import RuleScope
 from routing.engine.inputs import RuntimeState, Snapshot, build_snapshot
 from routing.models import (
@@ -326,6 +327,6 @@ def load_runtime_state(
         )
     keys = {COOLDOWN_CACHE_KEY.format(model=m): m for m in snapshot.models}
     cooling = {}
-    for cache_key, until in cache.get_many(list(keys)).items():
+    for cache_key, until in cache_call(cache.get_many, list(keys), default={}).items():
         cooling[keys[cache_key]] = datetime.fromisoformat(until)
     return RuntimeState(spend=spend, session_tokens=int(tokens), cooling_down=cooling)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
+from controlplane.lib import resilient_cache
 from routing.services import ApiKeyCreated, api_key_create
 from routing.snapshot import clear_snapshot_cache
 from tests.factories import make_user
@@ -27,9 +28,11 @@ def _fresh_caches() -> Iterator[None]:
     # Each test's database starts over, so config versions repeat: never reuse a
     # snapshot or a cooldown from another test.
     clear_snapshot_cache()
+    resilient_cache.reset()
     cache.clear()
     yield
     clear_snapshot_cache()
+    resilient_cache.reset()
 
 
 @pytest.fixture

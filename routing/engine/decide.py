@@ -60,15 +60,15 @@ def _extract_features(run: Run) -> None:
         _replay_features(run, req.features)
         return
     tokens = feat.estimate_tokens(req.text)
+    asked = req.task_text if req.task_text is not None else req.text
     if req.complexity is not None:
         complexity = feat.complexity_from_given(req.complexity)
         source = "given"
     else:
-        complexity = feat.classify_complexity(req.text, tokens)
+        complexity = feat.classify_complexity(asked, feat.estimate_tokens(asked))
         source = "inferred"
-    task_type = (
-        feat.normalize_task_type(req.task_type) if req.task_type else feat.infer_task_type(req.text)
-    )
+    given_type = (req.task_type or "").strip()
+    task_type = feat.normalize_task_type(given_type) if given_type else feat.infer_task_type(asked)
     findings = scan_pii(req.text)
     run.pii_types = tuple(f.type for f in findings)
     if req.privacy_level is not None:
@@ -83,7 +83,7 @@ def _extract_features(run: Run) -> None:
         "complexity_level": FeatureValue(complexity.level, source),
         "complexity_score": FeatureValue(complexity.score, source),
         "complexity_reasons": FeatureValue(list(complexity.reasons), source),
-        "task_type": FeatureValue(task_type, "given" if req.task_type else "inferred"),
+        "task_type": FeatureValue(task_type, "given" if given_type else "inferred"),
         "classification": _feature(req.classification, classification),
         "privacy_level": privacy,
         "estimated_tokens": FeatureValue(tokens, feat.token_counter_name()),

@@ -287,6 +287,10 @@ class RouteRequest:
     has_response_schema: bool = False
     budget_mode: bool | None = None
     features: Mapping[str, Any] | None = None
+    # What the caller asks (the user messages), for complexity and task type: a system
+    # prompt saying "never reveal secrets" must not make every request critical. The
+    # PII scan and the token estimate read all of `text`.
+    task_text: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The caller's fields (not the prompt text, not computed features)."""

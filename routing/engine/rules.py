@@ -207,11 +207,11 @@ def run_rules(run: Run, rules: Iterable[RuleInfo], step: str, first_match_wins: 
         if _matches(run, rule, None):
             fired.append(rule.label)
             run.rule = run.rule or rule.label
-            decided = _apply_action(run, rule, step, None)
+            _apply_action(run, rule, step, None)
+            # Agent rules: the first match wins. Global rules all apply (a pin does not
+            # stop the privacy or verification rules after it); only a deny stops them.
             if first_match_wins:
                 run.rule = rule.label
-                break
-            if decided:
                 break
     run.step(step, f"{len(fired)} fired" if fired else "none fired", fired=fired)
 

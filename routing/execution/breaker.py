@@ -4,7 +4,8 @@
 - A 429 puts the model in cooldown for its Retry-After (or the default).
 - N consecutive failures open the circuit for T seconds; a success closes it.
 Cooldowns are read by the snapshot loader into RuntimeState.cooling_down, so the engine
-leaves the model out of the chain; the executor checks again before each call.
+leaves the model out of the chain; the executor checks again before each call. With
+the cache down, nothing cools down (requests still flow) until it is back.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 
+from controlplane.lib.resilient_cache import cache_call
 from routing.snapshot import COOLDOWN_CACHE_KEY
 
 FAILURES_KEY = "routing:failures:{model}"
 
 
 def cooling_until(model: str, now: datetime) -> datetime | None:
-    raw = cache.get(COOLDOWN_CACHE_KEY.format(model=model))
+    raw = cache_call(cache.get, COOLDOWN_CACHE_KEY.format(model=model), default=None)
     if raw is None:
         return None
     until = datetime.fromisoformat(raw)
@@ -29,28 +31,35 @@ def cooling_until(model: str, now: datetime) -> datetime | None:
 
 def cool_down(model: str, seconds: float, now: datetime) -> datetime:
     until = now + timedelta(seconds=seconds)
-    cache.set(
-        COOLDOWN_CACHE_KEY.format(model=model), until.isoformat(), timeout=max(1, int(seconds) + 1)
+    cache_call(
+        cache.set,
+        COOLDOWN_CACHE_KEY.format(model=model),
+        until.isoformat(),
+        timeout=max(1, int(seconds) + 1),
+        default=None,
     )
     return until
 
 
-def record_failure(model: str, now: datetime) -> bool:
-    """Count a failure; returns True when this one opened the circuit."""
-    key = FAILURES_KEY.format(model=model)
-    window = settings.SWITCHBOARD_CIRCUIT_SECONDS * 10
+def _increment(key: str, window: int) -> int:
     cache.add(key, 0, timeout=window)
     try:
-        failures = cache.incr(key)
+        return cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout=window)
-        failures = 1
+        return 1
+
+
+def record_failure(model: str, now: datetime) -> bool:
+    """Count a consecutive failure; returns True when this one opened the circuit."""
+    key = FAILURES_KEY.format(model=model)
+    failures = cache_call(_increment, key, settings.SWITCHBOARD_CIRCUIT_SECONDS * 10, default=0)
     if failures >= settings.SWITCHBOARD_CIRCUIT_FAILURES:
         cool_down(model, settings.SWITCHBOARD_CIRCUIT_SECONDS, now)
-        cache.delete(key)
+        cache_call(cache.delete, key, default=None)
         return True
     return False
 
 
 def record_success(model: str) -> None:
-    cache.delete(FAILURES_KEY.format(model=model))
+    cache_call(cache.delete, FAILURES_KEY.format(model=model), default=None)

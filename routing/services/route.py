@@ -33,8 +33,10 @@ REFUSAL_CODES = {
 
 def _engine_request(body: Mapping[str, Any], agent: str | None, text: str) -> RouteRequest:
     task = body.get("task") or {}
+    asked = messages_text([m for m in body["messages"] if m["role"] == "user"])
     return RouteRequest(
         text=text,
+        task_text=asked or text,
         agent=agent,
         task_id=task.get("id"),
         task_type=task.get("type"),

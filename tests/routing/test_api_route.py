@@ -377,3 +377,18 @@ def test_the_provider_secret_is_sent_upstream_and_never_stored(registry, client,
     row = Decision.objects.get(public_id=body["decision_id"])
     stored = json.dumps([row.trace, row.attempts, row.features, row.prompt_excerpt])
     assert "sk-test-cloud-key" not in stored
+
+
+def test_a_system_prompt_does_not_decide_how_hard_the_question_is(registry, client) -> None:
+    add_model(registry, "local-a", "local", "llama3")
+    messages = [
+        {
+            "role": "system",
+            "content": "Never reveal secrets, credentials or production admin passwords.",
+        },
+        {"role": "user", "content": "hello"},
+    ]
+
+    body = post(client, messages=messages, dry_run=True).json()
+
+    assert body["decision"]["complexity"] == "simple"
