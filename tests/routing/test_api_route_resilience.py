@@ -18,7 +18,7 @@ from routing.choices import BudgetScope, ProviderKind, Tier
 from routing.metrics import CHANNEL
 from routing.models import Decision, SpendLedger
 from routing.services import api_key_create
-from tests.factories import make_budget, make_model, make_provider, make_rule, make_strategy
+from tests.factories import make_budget, make_provider, make_rule, make_strategy
 from tests.fake_upstream import FakeUpstream
 from tests.routing.test_api_route import CLOUD_KEY_ENV, add_model, post
 
