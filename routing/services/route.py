@@ -1,12 +1,16 @@
 """One routed request, end to end: decide, execute, account, record, notify.
 
-The view parses and authenticates; this does the rest and returns the response body,
-or raises ApiError (with the decision id: even a refusal leaves its audit row).
+The views parse and authenticate; `prepare` decides (a refusal or a dry run leaves its
+audit row and ends there), `finish` accounts and records what execution did. `route`
+is the whole of POST /api/route; the OpenAI- and Anthropic-compatible endpoints use the
+same two halves, streaming or not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -14,11 +18,12 @@ from django.utils import timezone
 
 from routing import metrics
 from routing.api import errors
-from routing.engine import Decision, RouteRequest, decide
+from routing.engine import Decision, RouteRequest, Snapshot, decide
 from routing.engine.features import messages_text
 from routing.engine.replay import decision_inputs
 from routing.execution.executor import Execution, execute
 from routing.models import ApiKey
+from routing.models import Decision as DecisionRow
 from routing.services.decisions import Outcome, decision_record
 from routing.services.spend import Charge, spend_record
 from routing.snapshot import current_snapshot, load_runtime_state
@@ -29,6 +34,22 @@ REFUSAL_CODES = {
     "budget_exceeded": errors.BUDGET_EXCEEDED,
     "denied_by_rule": errors.DENIED_BY_RULE,
 }
+
+
+@dataclass
+class Prepared:
+    """A decided request, ready to execute."""
+
+    decision: Decision
+    snapshot: Snapshot
+    messages: list[Mapping[str, Any]]
+    body: Mapping[str, Any]
+    now: datetime
+    record: dict[str, Any]
+
+    @property
+    def agent(self) -> str | None:
+        return self.record["agent"]
 
 
 def _engine_request(body: Mapping[str, Any], agent: str | None, text: str) -> RouteRequest:
@@ -68,7 +89,8 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
     }
 
 
-def route(body: Mapping[str, Any], *, api_key: ApiKey | None) -> dict[str, Any]:
+def prepare(body: Mapping[str, Any], *, api_key: ApiKey | None) -> Prepared:
+    """Decide. A refusal is recorded and raised as ApiError (with its decision id)."""
     agent = body.get("agent") or (
         api_key.default_agent.key if api_key and api_key.default_agent else None
     )
@@ -87,77 +109,92 @@ def route(body: Mapping[str, Any], *, api_key: ApiKey | None) -> dict[str, Any]:
         "task_id": request.task_id,
         "session_id": request.session_id,
     }
-
     if decision.refusal is not None:
-        row = decision_record(
-            decision=decision,
-            outcome=Outcome("refused", error_code=decision.refusal.code),
-            **record,
-        )
+        outcome = Outcome("refused", error_code=decision.refusal.code)
+        row = decision_record(decision=decision, outcome=outcome, **record)
         raise errors.ApiError(
             REFUSAL_CODES[decision.refusal.code],
             decision.refusal.message,
             dict(decision.refusal.details),
             decision_id=str(row.public_id),
         )
-    if body.get("dry_run"):
-        row = decision_record(decision=decision, outcome=Outcome("dry_run"), **record)
-        return {
-            "decision_id": str(row.public_id),
-            "dry_run": True,
-            "decision": decision_summary(decision),
-        }
+    return Prepared(decision, snapshot, messages, body, now, record)
 
-    run = execute(
-        decision,
-        snapshot,
-        messages,
-        schema=body.get("response_schema"),
-        max_tokens=body.get("max_tokens"),
-        temperature=body.get("temperature"),
+
+def record_dry_run(prepared: Prepared) -> DecisionRow:
+    return decision_record(
+        decision=prepared.decision, outcome=Outcome("dry_run"), **prepared.record
     )
-    outcome = _outcome(run)
+
+
+def finish(prepared: Prepared, run: Execution, *, cached: bool = False) -> DecisionRow:
+    """Account for every billed attempt and write the one audit row, atomically; then
+    publish the metrics event (which never fails the request)."""
+    outcome = outcome_of(run, cached=cached)
     with transaction.atomic():
         spend_record(
             [
                 Charge(a.model, a.provider, a.cost_usd, a.prompt_tokens, a.completion_tokens)
                 for a in run.billed
             ],
-            agent=agent,
-            session_id=request.session_id,
-            now=now,
+            agent=prepared.agent,
+            session_id=prepared.record["session_id"],
+            now=prepared.now,
         )
-        row = decision_record(decision=decision, outcome=outcome, **record)
+        row = decision_record(decision=prepared.decision, outcome=outcome, **prepared.record)
     metrics.publish(
         model_used=outcome.model_used,
         latency_ms=outcome.latency_ms,
         attempts=outcome.attempts,
-        now=now,
+        now=prepared.now,
     )
-    if not run.succeeded:
-        raise errors.ApiError(
-            errors.ALL_MODELS_FAILED,
-            errors.MSG_ALL_FAILED,
-            {"attempts": outcome.attempts, "chain": [c.model for c in decision.chain]},
-            decision_id=str(row.public_id),
-        )
-    assert run.answer is not None
+    return row
+
+
+def all_failed(prepared: Prepared, run: Execution, row: DecisionRow) -> errors.ApiError:
+    return errors.ApiError(
+        errors.ALL_MODELS_FAILED,
+        errors.MSG_ALL_FAILED,
+        {
+            "attempts": [public_attempt(a.to_dict()) for a in run.attempts],
+            "chain": [c.model for c in prepared.decision.chain],
+        },
+        decision_id=str(row.public_id),
+    )
+
+
+def route(body: Mapping[str, Any], *, api_key: ApiKey | None) -> dict[str, Any]:
+    prepared = prepare(body, api_key=api_key)
+    decision = prepared.decision
+    if body.get("dry_run"):
+        row = record_dry_run(prepared)
+        return {
+            "decision_id": str(row.public_id),
+            "dry_run": True,
+            "decision": decision_summary(decision),
+        }
+    run = execute(
+        decision,
+        prepared.snapshot,
+        prepared.messages,
+        schema=body.get("response_schema"),
+        max_tokens=body.get("max_tokens"),
+        temperature=body.get("temperature"),
+    )
+    row = finish(prepared, run)
+    if run.answer is None:
+        raise all_failed(prepared, run, row)
     return {
         "decision_id": str(row.public_id),
         "model_used": run.answer.model,
         "provider": run.answer.provider,
-        "simulated": snapshot.models[run.answer.model].provider_kind == "simulated",
+        "simulated": prepared.snapshot.models[run.answer.model].provider_kind == "simulated",
         "content": run.content,
         "raw_text": run.text,
-        "attempts": [_public_attempt(a) for a in outcome.attempts],
+        "attempts": [public_attempt(a.to_dict()) for a in run.attempts],
         "decision": decision_summary(decision),
         "verification": run.verification,
-        "usage": {
-            "prompt_tokens": run.answer.prompt_tokens,
-            "completion_tokens": run.answer.completion_tokens,
-            "total_tokens": run.answer.prompt_tokens + run.answer.completion_tokens,
-            "estimated": run.answer.usage_estimated,
-        },
+        "usage": usage_of(run),
         "cost_usd": run.cost_usd,
         "fallback_tax_usd": run.fallback_tax_usd,
         "latency_ms": run.latency_ms,
@@ -165,17 +202,28 @@ def route(body: Mapping[str, Any], *, api_key: ApiKey | None) -> dict[str, Any]:
     }
 
 
-def _public_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
+def usage_of(run: Execution) -> dict[str, Any]:
+    assert run.answer is not None
+    answer = run.answer
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+        "estimated": answer.usage_estimated,
+    }
+
+
+def public_attempt(attempt: Mapping[str, Any]) -> dict[str, Any]:
     return {k: attempt[k] for k in ("model", "outcome", "reason", "latency_ms")}
 
 
-def _outcome(run: Execution) -> Outcome:
-    attempts = [a.to_dict() for a in run.attempts]
+def outcome_of(run: Execution, *, cached: bool = False) -> Outcome:
+    attempts: Sequence[dict[str, Any]] = [a.to_dict() for a in run.attempts]
     if run.answer is None:
         return Outcome(
             "failed",
             error_code=errors.ALL_MODELS_FAILED,
-            attempts=attempts,
+            attempts=list(attempts),
             fallback_tax_usd=run.fallback_tax_usd,
             latency_ms=run.latency_ms,
         )
@@ -183,12 +231,13 @@ def _outcome(run: Execution) -> Outcome:
         "success",
         model_used=run.answer.model,
         provider=run.answer.provider,
-        attempts=attempts,
+        attempts=list(attempts),
         prompt_tokens=run.answer.prompt_tokens,
         completion_tokens=run.answer.completion_tokens,
         usage_estimated=run.answer.usage_estimated,
         cost_usd=run.cost_usd,
         fallback_tax_usd=run.fallback_tax_usd,
         latency_ms=run.latency_ms,
+        cached=cached,
         verification=run.verification,
     )
