@@ -56,6 +56,10 @@ try:
     SWITCHBOARD_REFUSAL_PATTERNS = [
         p.strip() for p in env.str("SWITCHBOARD_REFUSAL_PATTERNS", "").split("|") if p.strip()
     ]
+    # Streams: a model that sends no content within this many seconds gives way to the next.
+    SWITCHBOARD_FIRST_TOKEN_TIMEOUT_SECONDS = env.float(
+        "SWITCHBOARD_FIRST_TOKEN_TIMEOUT_SECONDS", 10.0, validate=lambda n: n > 0
+    )
     # Keep whole prompts in the audit log (off: only a PII-masked excerpt is kept).
     SWITCHBOARD_STORE_FULL_PROMPTS = env.bool("SWITCHBOARD_STORE_FULL_PROMPTS", False)
 except EnvValidationError as exc:  # name the variable, stop start-up

@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/", include("routing.api.urls")),
+    path("v1/", include("routing.api.openai_urls")),
 ]
 
 admin.site.site_header = "Switchboard administration"

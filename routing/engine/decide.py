@@ -33,7 +33,7 @@ from routing.engine.result import (
     Refusal,
     worse,
 )
-from routing.engine.rules import agent_override, run_rules
+from routing.engine.rules import agent_override, pin, run_rules
 from routing.engine.run import (
     BUDGET_EXCEEDED,
     DEFAULT_COMPLETION_TOKENS,
@@ -207,6 +207,23 @@ def _task_override(run: Run) -> None:
     )
 
 
+def _embedding_models(run: Run) -> None:
+    """An embedding request needs a model that embeds (a chat model cannot)."""
+    if run.value("task_type") != "embedding":
+        return
+    for key, model in list(run.eligible.items()):
+        if "embedding" not in model.capabilities:
+            run.drop(key, "capabilities", "does not compute embeddings")
+
+
+def _requested_model(run: Run) -> None:
+    model = run.request.model
+    if model is None or run.pinned is not None:
+        return
+    run.step("requested_model", "asked", model=model)
+    pin(run, model, "requested by the caller", "requested_model")
+
+
 def _privacy(run: Run) -> None:
     snap = run.snapshot
     assert run.strategy is not None
@@ -220,6 +237,8 @@ def _privacy(run: Run) -> None:
         why.append(f"strategy {run.strategy.key} allows local models only")
     if snap.force_local.in_force(run.now):
         why.append(f"force-local mode ({snap.force_local.reason or 'no reason given'})")
+    if run.value("task_type") == "embedding":
+        why.append("embeddings are always computed locally (seed 003)")
     if snap.environment and snap.environment.force_local_models:
         why.append(f"environment {snap.environment.name} forces local models")
     if why:
@@ -280,6 +299,8 @@ def decide(
         _availability(run)
         _task_override(run)
         _privacy(run)
+        _embedding_models(run)
+        _requested_model(run)
         _budgets(run)
         run_rules(run, snapshot.global_rules, "global_rules", first_match_wins=False)
         if run.refusal is None and run.agent is not None:

@@ -291,6 +291,9 @@ class RouteRequest:
     # prompt saying "never reveal secrets" must not make every request critical. The
     # PII scan and the token estimate read all of `text`.
     task_text: str | None = None
+    # A registry model the caller asked for by name (OpenAI-style `model`): pinned like
+    # an override, still subject to privacy and budgets.
+    model: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The caller's fields (not the prompt text, not computed features)."""

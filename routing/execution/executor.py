@@ -56,6 +56,7 @@ class Execution:
     content: Any = None
     verification: dict[str, Any] | None = None
     latency_ms: int = 0
+    stream_error: str | None = None  # a stream that failed after its first token
 
     @property
     def succeeded(self) -> bool:
@@ -74,7 +75,7 @@ class Execution:
         return round(sum(a.cost_usd for a in self.billed if a is not self.answer), 8)
 
 
-def _target(model: ModelInfo, *, first_token_timeout: float | None = None) -> Target:
+def target_for(model: ModelInfo, *, first_token_timeout: float | None = None) -> Target:
     key = os.environ.get(model.api_key_env) if model.api_key_env else None
     return Target(
         kind=model.provider_kind,
@@ -94,7 +95,7 @@ def _usage(result: ChatResult, prompt_text: str) -> tuple[int, int, bool]:
     return estimate_tokens(prompt_text), estimate_tokens(result.text), True
 
 
-def _skip_reason(model: ModelInfo, decision: Decision) -> str | None:
+def skip_reason(model: ModelInfo, decision: Decision) -> str | None:
     """Why this hop must not be called at all (checked again at every hop)."""
     if decision.flags.local_only and not model.is_local:
         return "privacy: only local models may see this request"
@@ -108,6 +109,24 @@ def _skip_reason(model: ModelInfo, decision: Decision) -> str | None:
     ):
         return f"no API key: environment variable {model.api_key_env} is not set"
     return None
+
+
+def provider_failure(
+    model: ModelInfo, exc: ProviderError, started: float, *, prefix: str = ""
+) -> Attempt:
+    """The attempt for a call that failed; a 429 cools the model down, anything else
+    counts towards its circuit breaker."""
+    latency = int((time.perf_counter() - started) * 1000)
+    now = timezone.now()
+    if exc.kind == "http_429":
+        seconds = exc.retry_after or settings.SWITCHBOARD_DEFAULT_COOLDOWN_SECONDS
+        until = breaker.cool_down(model.key, seconds, now)
+        reason = f"rate limited (429); cooling down until {until.isoformat(timespec='seconds')}"
+    else:
+        reason = f"{exc.kind}: {exc.message}"
+        if breaker.record_failure(model.key, now):
+            reason += f" (circuit open for {settings.SWITCHBOARD_CIRCUIT_SECONDS}s)"
+    return Attempt(model.key, model.provider, "rejected", prefix + reason, latency)
 
 
 def call_model(
@@ -127,19 +146,9 @@ def call_model(
     )
     started = time.perf_counter()
     try:
-        result = complete(_target(model), request)
+        result = complete(target_for(model), request)
     except ProviderError as exc:
-        latency = int((time.perf_counter() - started) * 1000)
-        now = timezone.now()
-        if exc.kind == "http_429":
-            seconds = exc.retry_after or settings.SWITCHBOARD_DEFAULT_COOLDOWN_SECONDS
-            until = breaker.cool_down(model.key, seconds, now)
-            reason = f"rate limited (429); cooling down until {until.isoformat(timespec='seconds')}"
-        else:
-            reason = f"{exc.kind}: {exc.message}"
-            if breaker.record_failure(model.key, now):
-                reason += f" (circuit open for {settings.SWITCHBOARD_CIRCUIT_SECONDS}s)"
-        return Attempt(model.key, model.provider, "rejected", reason, latency), None, None
+        return provider_failure(model, exc, started), None, None
     latency = int((time.perf_counter() - started) * 1000)
     prompt_tokens, completion_tokens, estimated = _usage(result, messages_text(messages))
     cost = model.estimated_cost(prompt_tokens, completion_tokens) or 0.0
@@ -181,7 +190,7 @@ def execute(
     run = Execution()
     for candidate in decision.chain:
         model = snapshot.models[candidate.model]
-        skip = _skip_reason(model, decision)
+        skip = skip_reason(model, decision)
         if skip is not None:
             run.attempts.append(Attempt(model.key, model.provider, "rejected", skip, 0))
             continue
@@ -222,7 +231,7 @@ def _verify(
     assert run.answer is not None
     assert decision.flags.verify_with_cloud is not None
     checker = snapshot.models[decision.flags.verify_with_cloud]
-    skip = _skip_reason(checker, decision)
+    skip = skip_reason(checker, decision)
     if skip is not None:
         run.verification = {"model": checker.key, "verdict": "skipped", "reason": skip}
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ def decision_record(
     agent: str | None,
     task_id: str | None,
     session_id: str | None,
+    public_id: uuid.UUID | None = None,
 ) -> Decision:
     data = decision.to_dict()
     trace = {
@@ -59,6 +61,7 @@ def decision_record(
     }
     features = data["features"]
     return Decision.objects.create(
+        public_id=public_id or uuid.uuid4(),
         created_at=timezone.now(),
         api_key=api_key,
         api_key_name=api_key.name if api_key else "",

@@ -8,8 +8,9 @@ same two halves, streaming or not.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +47,8 @@ class Prepared:
     body: Mapping[str, Any]
     now: datetime
     record: dict[str, Any]
+    # Chosen up front so a stream can name its audit row in headers before it is written.
+    decision_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     @property
     def agent(self) -> str | None:
@@ -70,6 +73,7 @@ def _engine_request(body: Mapping[str, Any], agent: str | None, text: str) -> Ro
         session_id=body.get("session_id"),
         max_tokens=body.get("max_tokens"),
         has_response_schema="response_schema" in body,
+        model=body.get("model"),
     )
 
 
@@ -141,7 +145,12 @@ def finish(prepared: Prepared, run: Execution, *, cached: bool = False) -> Decis
             session_id=prepared.record["session_id"],
             now=prepared.now,
         )
-        row = decision_record(decision=prepared.decision, outcome=outcome, **prepared.record)
+        row = decision_record(
+            decision=prepared.decision,
+            outcome=outcome,
+            public_id=prepared.decision_id,
+            **prepared.record,
+        )
     metrics.publish(
         model_used=outcome.model_used,
         latency_ms=outcome.latency_ms,

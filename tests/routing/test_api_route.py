@@ -5,74 +5,18 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
 
 from routing.api import errors
-from routing.choices import BudgetScope, ModelType, ProviderKind, Tier
+from routing.choices import BudgetScope
 from routing.models import Decision, SessionUsage, SpendLedger
 from routing.services import api_key_create
-from tests.factories import make_agent, make_budget, make_model, make_provider, make_strategy
-from tests.fake_upstream import FakeUpstream
+from tests.factories import make_agent, make_budget
+from tests.upstream_registry import add_model, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CLOUD_KEY_ENV = "FAKE_CLOUD_API_KEY"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Any:
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture
-def registry(upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """A local Ollama-style provider and a cloud OpenAI-style one, both on the fake."""
-    monkeypatch.setenv(CLOUD_KEY_ENV, "sk-test-cloud-key")
-    upstream.reset()
-    local = make_provider(
-        name="fake-ollama", kind=ProviderKind.OLLAMA, tier=Tier.LOCAL, base_url=upstream.url
-    )
-    cloud = make_provider(
-        name="fake-openai",
-        kind=ProviderKind.OPENAI_COMPATIBLE,
-        tier=Tier.PREMIUM,
-        base_url=f"{upstream.url}/v1",
-        api_key_env=CLOUD_KEY_ENV,
-        timeout_s=2,
-    )
-    make_strategy(key="balanced", cloud_for_complex_tasks=True, local_for_routine_tasks=True)
-    return {"local": local, "cloud": cloud}
-
-
-def add_model(registry: dict[str, Any], key: str, where: str, model_id: str, **fields: Any) -> Any:
-    local = where == "local"
-    defaults = {
-        "type": ModelType.LOCAL if local else ModelType.CLOUD,
-        "cost_input_per_1k": Decimal(0) if local else Decimal("0.01"),
-        "cost_output_per_1k": Decimal(0) if local else Decimal("0.03"),
-        "context_window": 32_000,
-        "timeout_s": 2,
-    }
-    return make_model(key=key, provider=registry[where], model_id=model_id, **(defaults | fields))
-
-
-@pytest.fixture
-def client(live_server: Any, db: None) -> Any:
-    key = api_key_create(name="svc").plaintext
-    with httpx.Client(
-        base_url=live_server.url, headers={"Authorization": f"Bearer {key}"}, timeout=20
-    ) as c:
-        yield c
-
-
-def post(client: httpx.Client, **body: Any) -> httpx.Response:
-    body.setdefault("messages", [{"role": "user", "content": "hello there"}])
-    return client.post("/api/route", json=body)
-
 
 # -- the contract ---------------------------------------------------------------------------
 

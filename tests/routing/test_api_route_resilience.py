@@ -14,13 +14,12 @@ import httpx
 import pytest
 from django.db import connection
 
-from routing.choices import BudgetScope, ProviderKind, Tier
+from routing.choices import BudgetScope
 from routing.metrics import CHANNEL
 from routing.models import Decision, SpendLedger
 from routing.services import api_key_create
-from tests.factories import make_budget, make_provider, make_rule, make_strategy
-from tests.fake_upstream import FakeUpstream
-from tests.routing.test_api_route import CLOUD_KEY_ENV, add_model, post
+from tests.factories import make_budget, make_rule
+from tests.upstream_registry import add_model, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,39 +27,6 @@ needs_postgres = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="needs PostgreSQL (CI)"
 )
 needs_redis = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (CI)")
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Any:
-    with FakeUpstream() as server:
-        yield server
-
-
-@pytest.fixture
-def registry(upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    monkeypatch.setenv(CLOUD_KEY_ENV, "sk-test-cloud-key")
-    upstream.reset()
-    local = make_provider(
-        name="fake-ollama", kind=ProviderKind.OLLAMA, tier=Tier.LOCAL, base_url=upstream.url
-    )
-    cloud = make_provider(
-        name="fake-openai",
-        kind=ProviderKind.OPENAI_COMPATIBLE,
-        tier=Tier.PREMIUM,
-        base_url=f"{upstream.url}/v1",
-        api_key_env=CLOUD_KEY_ENV,
-    )
-    make_strategy(key="balanced", cloud_for_complex_tasks=True, local_for_routine_tasks=True)
-    return {"local": local, "cloud": cloud}
-
-
-@pytest.fixture
-def client(live_server: Any) -> Any:
-    key = api_key_create(name="svc").plaintext
-    with httpx.Client(
-        base_url=live_server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-    ) as c:
-        yield c
 
 
 @needs_postgres

@@ -1,0 +1,434 @@
+"""The OpenAI-compatible API: /v1/chat/completions (streamed or not), /v1/models,
+/v1/embeddings. Same routing, accounting and audit as POST /api/route.
+
+`model` is "auto", an agent key, or a registry model key. Routing hints come from the
+request's `metadata` object or from X-Switchboard-* headers. Errors are OpenAI-style
+error objects carrying the same codes as /api/route.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents.models import Agent
+from routing.api import errors
+from routing.api.auth import ApiKeyAuthentication, HasScope
+from routing.api.serializers import MessageSerializer
+from routing.api.views import check_body_size
+from routing.engine.features import estimate_tokens
+from routing.execution.executor import Attempt, Execution, execute, provider_failure, target_for
+from routing.execution.streaming import stream_chain
+from routing.models import LLMModel
+from routing.providers import ProviderError, embed
+from routing.services.route import all_failed, finish, prepare, public_attempt
+from routing.snapshot import current_snapshot
+
+HINT_HEADERS = {
+    "agent": "HTTP_X_SWITCHBOARD_AGENT",
+    "task_id": "HTTP_X_SWITCHBOARD_TASK_ID",
+    "task_type": "HTTP_X_SWITCHBOARD_TASK_TYPE",
+    "complexity": "HTTP_X_SWITCHBOARD_COMPLEXITY",
+    "classification": "HTTP_X_SWITCHBOARD_CLASSIFICATION",
+    "privacy_level": "HTTP_X_SWITCHBOARD_PRIVACY_LEVEL",
+    "session_id": "HTTP_X_SWITCHBOARD_SESSION_ID",
+    "tags": "HTTP_X_SWITCHBOARD_TAGS",
+}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "api_error",
+}
+
+
+def openai_error(
+    status: int, code: str, message: str, decision_id: str | None = None, **extra: Any
+) -> Response:
+    body = {
+        "error": {
+            "message": message,
+            "type": ERROR_TYPES.get(status, "api_error"),
+            "param": None,
+            "code": code,
+        }
+    }
+    if decision_id:
+        body["error"]["decision_id"] = decision_id
+    body["error"].update(extra)
+    return Response(body, status=status)
+
+
+class OpenAIView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasScope]
+    required_scope = "route"
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        error = response.data.get("error", {}) if isinstance(response.data, dict) else {}
+        extra = {"details": error["details"]} if error.get("details") else {}
+        return openai_error(
+            response.status_code,
+            error.get("code", errors.INVALID_REQUEST),
+            error.get("message", str(exc)),
+            error.get("decision_id"),
+            **extra,
+        )
+
+
+class ChatCompletionSerializer(serializers.Serializer):
+    model = serializers.CharField(max_length=128)
+    messages = MessageSerializer(many=True, allow_empty=False)
+    stream = serializers.BooleanField(required=False, default=False)
+    stream_options = serializers.DictField(required=False)
+    max_tokens = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    max_completion_tokens = serializers.IntegerField(
+        required=False, min_value=1, max_value=1_000_000
+    )
+    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
+    response_format = serializers.DictField(required=False)
+    metadata = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    # Accepted for compatibility; Switchboard decides these itself.
+    user = serializers.CharField(required=False)
+    n = serializers.IntegerField(required=False, min_value=1, max_value=1)
+
+
+def _hints(request: Request, metadata: Mapping[str, str]) -> dict[str, str]:
+    hints = {
+        name: request.META[header]
+        for name, header in HINT_HEADERS.items()
+        if request.META.get(header)
+    }
+    hints.update({k: v for k, v in metadata.items() if k in HINT_HEADERS and v})
+    return hints
+
+
+def _schema(response_format: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not response_format or response_format.get("type") == "text":
+        return None
+    if response_format.get("type") == "json_object":
+        return {"type": "object"}
+    if response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if isinstance(schema, dict):
+            return schema
+    raise errors.ApiError(
+        errors.INVALID_REQUEST,
+        "response_format must be {'type': 'text'}, {'type': 'json_object'} or "
+        "{'type': 'json_schema', 'json_schema': {'schema': {...}}}.",
+        {"fields": {"response_format": ["unsupported"]}},
+    )
+
+
+def route_body(data: Mapping[str, Any], hints: Mapping[str, str]) -> dict[str, Any]:
+    """An OpenAI-style request as the body POST /api/route would take."""
+    body: dict[str, Any] = {"messages": data["messages"]}
+    model = data["model"]
+    if model != "auto":
+        if Agent.objects.filter(key=model).exists():
+            body["agent"] = model
+        elif LLMModel.objects.filter(key=model).exists():
+            body["model"] = model
+        else:
+            raise errors.ApiError(
+                errors.UNKNOWN_MODEL,
+                f"'{model}' is neither 'auto', an agent nor a model in the registry (GET /v1/models lists them).",
+            )
+    if hints.get("agent"):
+        body["agent"] = hints["agent"]
+    task: dict[str, Any] = {}
+    for name in ("task_type", "classification", "privacy_level"):
+        if hints.get(name):
+            task[name.removeprefix("task_")] = hints[name]
+    if hints.get("task_id"):
+        task["id"] = hints["task_id"]
+    if hints.get("complexity"):
+        value = hints["complexity"]
+        task["complexity"] = int(value) if value.isdigit() else value
+    if hints.get("tags"):
+        task["tags"] = [t.strip() for t in hints["tags"].split(",") if t.strip()]
+    if task:
+        body["task"] = task
+    if hints.get("session_id"):
+        body["session_id"] = hints["session_id"]
+    max_tokens = data.get("max_completion_tokens") or data.get("max_tokens")
+    if max_tokens:
+        body["max_tokens"] = max_tokens
+    if data.get("temperature") is not None:
+        body["temperature"] = data["temperature"]
+    schema = _schema(data.get("response_format"))
+    if schema is not None:
+        body["response_schema"] = schema
+    return body
+
+
+def _completion_id(decision_id: Any) -> str:
+    return f"chatcmpl-{decision_id.hex}"
+
+
+def _usage(run: Execution) -> dict[str, Any]:
+    answer = run.answer
+    assert answer is not None
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+    }
+
+
+def _switchboard(prepared: Any, run: Execution) -> dict[str, Any]:
+    return {
+        "decision_id": str(prepared.decision_id),
+        "strategy": prepared.decision.strategy,
+        "chain": [c.model for c in prepared.decision.chain],
+        "attempts": [public_attempt(a.to_dict()) for a in run.attempts],
+        "cost_usd": run.cost_usd,
+        "usage_estimated": bool(run.answer and run.answer.usage_estimated),
+    }
+
+
+class ChatCompletionsView(OpenAIView):
+    def post(self, request: Request) -> Response | StreamingHttpResponse:
+        check_body_size(request)
+        serializer = ChatCompletionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        body = route_body(data, _hints(request, data.get("metadata") or {}))
+        prepared = prepare(body, api_key=request.auth)
+        if data["stream"]:
+            return self._stream(prepared, body, data)
+        run = execute(
+            prepared.decision,
+            prepared.snapshot,
+            prepared.messages,
+            schema=body.get("response_schema"),
+            max_tokens=body.get("max_tokens"),
+            temperature=body.get("temperature"),
+        )
+        row = finish(prepared, run)
+        if run.answer is None:
+            raise all_failed(prepared, run, row)
+        text = run.text if body.get("response_schema") is None else json.dumps(run.content)
+        response = Response(
+            {
+                "id": _completion_id(prepared.decision_id),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": run.answer.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": _usage(run),
+                "switchboard": _switchboard(prepared, run),
+            }
+        )
+        response["X-Switchboard-Model"] = run.answer.model
+        response["X-Switchboard-Decision-Id"] = str(prepared.decision_id)
+        return response
+
+    def _stream(self, prepared: Any, body: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+        run = Execution()
+        pieces = stream_chain(
+            prepared.decision,
+            prepared.snapshot,
+            prepared.messages,
+            run,
+            max_tokens=body.get("max_tokens"),
+            temperature=body.get("temperature"),
+        )
+        # Run the chain up to the first content before answering: if every model fails
+        # first, the client gets a plain 502 with the attempt log, not a broken stream.
+        first = next(pieces, None)
+        if first is None:
+            row = finish(prepared, run)
+            raise all_failed(prepared, run, row)
+        include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+        events = _sse_events(prepared, run, first, pieces, include_usage)
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        assert run.answer is not None
+        response["X-Switchboard-Model"] = run.answer.model
+        response["X-Switchboard-Decision-Id"] = str(prepared.decision_id)
+        return response
+
+
+def _sse(payload: Mapping[str, Any] | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload)
+    return f"data: {data}\n\n".encode()
+
+
+def _sse_events(
+    prepared: Any, run: Execution, first: str, rest: Iterator[str], include_usage: bool
+) -> Iterator[bytes]:
+    """The OpenAI chunk format. The audit row is written when the stream ends, however
+    it ends: finished, failed after the first token, or the client gone (closed)."""
+    assert run.answer is not None
+    model = run.answer.model
+    base = {
+        "id": _completion_id(prepared.decision_id),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
+    finished = False
+    try:
+        yield _sse(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": first},
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
+        for text in rest:
+            yield _sse(
+                {
+                    **base,
+                    "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+                }
+            )
+        # Record before the last events, so the row exists once the client has [DONE].
+        finish(prepared, run)
+        finished = True
+        if run.stream_error:
+            error = {"message": run.stream_error, "type": "api_error", "code": "stream_failed"}
+            yield _sse({"error": {**error, "decision_id": str(prepared.decision_id)}})
+            return
+        yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if include_usage and run.answer is not None:
+            yield _sse({**base, "choices": [], "usage": _usage(run)})
+        yield _sse("[DONE]")
+    finally:
+        rest.close()  # type: ignore[attr-defined]
+        if not finished:  # the client went away mid-stream
+            finish(prepared, run)
+
+
+class ModelsView(OpenAIView):
+    required_scope = "route"
+
+    def get(self, request: Request) -> Response:
+        snapshot = current_snapshot()
+        data = [{"id": "auto", "object": "model", "created": 0, "owned_by": "switchboard"}]
+        data += [
+            {"id": key, "object": "model", "created": 0, "owned_by": model.provider}
+            for key, model in sorted(snapshot.models.items())
+            if model.enabled
+        ]
+        data += [
+            {"id": key, "object": "model", "created": 0, "owned_by": "switchboard-agent"}
+            for key in sorted(snapshot.agents)
+        ]
+        return Response({"object": "list", "data": data})
+
+
+class EmbeddingsSerializer(serializers.Serializer):
+    model = serializers.CharField(max_length=128)
+    input = serializers.JSONField()
+    # The SDK asks for base64 (packed little-endian float32) by default.
+    encoding_format = serializers.ChoiceField(
+        choices=("float", "base64"), required=False, default="float"
+    )
+    dimensions = serializers.IntegerField(required=False, min_value=1)
+    user = serializers.CharField(required=False)
+
+    def validate_input(self, value: Any) -> list[str]:
+        if isinstance(value, str) and value:
+            return [value]
+        if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+            return value
+        raise serializers.ValidationError("Give a non-empty string or a list of non-empty strings.")
+
+
+class EmbeddingsView(OpenAIView):
+    """Always a local embedding model (seed 003: never pay for embeddings). With none
+    available: a clear error, and no cloud call."""
+
+    def post(self, request: Request) -> Response:
+        check_body_size(request)
+        serializer = EmbeddingsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        texts = serializer.validated_data["input"]
+        body: dict[str, Any] = {
+            "messages": [{"role": "user", "content": t} for t in texts],
+            "task": {"type": "embedding"},
+        }
+        model = serializer.validated_data["model"]
+        if model != "auto":
+            body["model"] = model
+        prepared = prepare(body, api_key=request.auth)
+        run = Execution()
+        vectors = None
+        for candidate in prepared.decision.chain:
+            target_model = prepared.snapshot.models[candidate.model]
+            vectors = _embed(target_model, texts, run)
+            if vectors is not None:
+                break
+        row = finish(prepared, run)
+        if vectors is None or run.answer is None:
+            raise all_failed(prepared, run, row)
+        return Response(
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": v}
+                    for i, v in enumerate(vectors)
+                ],
+                "model": run.answer.model,
+                "usage": {
+                    "prompt_tokens": run.answer.prompt_tokens,
+                    "total_tokens": run.answer.prompt_tokens,
+                },
+            }
+        )
+
+
+def _base64(vector: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+def _embed(model: Any, texts: list[str], run: Execution) -> list[list[float]] | None:
+    started = time.perf_counter()
+    try:
+        vectors = embed(target_for(model), texts)
+    except ProviderError as exc:
+        run.attempts.append(provider_failure(model, exc, started))
+        return None
+    tokens = sum(estimate_tokens(t) for t in texts)
+    attempt = Attempt(
+        model.key,
+        model.provider,
+        "success",
+        None,
+        int((time.perf_counter() - started) * 1000),
+        prompt_tokens=tokens,
+        usage_estimated=True,
+        billed=True,
+    )
+    run.attempts.append(attempt)
+    run.answer = attempt
+    return vectors
