@@ -46,7 +46,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[ServiceUser, ApiKey] | None:
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
-            return None
+            # The Anthropic SDK sends its key as x-api-key.
+            anthropic_key = request.META.get("HTTP_X_API_KEY", "")
+            if not anthropic_key:
+                return None
+            header = f"Bearer {anthropic_key}"
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.startswith("sb_"):
             raise AuthenticationFailed(MSG_BAD_KEY)
