@@ -60,6 +60,8 @@ try:
     SWITCHBOARD_FIRST_TOKEN_TIMEOUT_SECONDS = env.float(
         "SWITCHBOARD_FIRST_TOKEN_TIMEOUT_SECONDS", 10.0, validate=lambda n: n > 0
     )
+    # How long a cached answer is served (strategies with cache_responses), in seconds.
+    SWITCHBOARD_RESPONSE_CACHE_SECONDS = env.int("SWITCHBOARD_RESPONSE_CACHE_SECONDS", 300, validate=lambda n: n > 0)
     # Keep whole prompts in the audit log (off: only a PII-masked excerpt is kept).
     SWITCHBOARD_STORE_FULL_PROMPTS = env.bool("SWITCHBOARD_STORE_FULL_PROMPTS", False)
 except EnvValidationError as exc:  # name the variable, stop start-up

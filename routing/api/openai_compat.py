@@ -43,6 +43,7 @@ HINT_HEADERS = {
     "privacy_level": "HTTP_X_SWITCHBOARD_PRIVACY_LEVEL",
     "session_id": "HTTP_X_SWITCHBOARD_SESSION_ID",
     "tags": "HTTP_X_SWITCHBOARD_TAGS",
+    "cache": "HTTP_X_SWITCHBOARD_CACHE",
 }
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -171,6 +172,8 @@ def route_body(data: Mapping[str, Any], hints: Mapping[str, str]) -> dict[str, A
         body["max_tokens"] = max_tokens
     if data.get("temperature") is not None:
         body["temperature"] = data["temperature"]
+    if hints.get("cache", "").lower() in {"false", "0", "no", "off"}:
+        body["cache"] = False
     schema = _schema(data.get("response_format"))
     if schema is not None:
         body["response_schema"] = schema
@@ -199,6 +202,7 @@ def _switchboard(prepared: Any, run: Execution) -> dict[str, Any]:
         "attempts": [public_attempt(a.to_dict()) for a in run.attempts],
         "cost_usd": run.cost_usd,
         "usage_estimated": bool(run.answer and run.answer.usage_estimated),
+        "cached": run.cached,
     }
 
 
@@ -219,6 +223,7 @@ class ChatCompletionsView(OpenAIView):
             schema=body.get("response_schema"),
             max_tokens=body.get("max_tokens"),
             temperature=body.get("temperature"),
+            use_cache=body.get("cache", True),
         )
         row = finish(prepared, run)
         if run.answer is None:

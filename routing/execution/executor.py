@@ -21,7 +21,7 @@ from django.utils import timezone
 from routing.engine import Decision, Snapshot
 from routing.engine.features import estimate_tokens, messages_text
 from routing.engine.inputs import ModelInfo
-from routing.execution import breaker
+from routing.execution import breaker, response_cache
 from routing.execution.validation import DEFAULT_REFUSAL_PATTERNS, check_answer
 from routing.providers import ChatRequest, ChatResult, ProviderError, Target, complete
 
@@ -57,6 +57,7 @@ class Execution:
     verification: dict[str, Any] | None = None
     latency_ms: int = 0
     stream_error: str | None = None  # a stream that failed after its first token
+    cached: bool = False  # answered from the response cache
 
     @property
     def succeeded(self) -> bool:
@@ -185,18 +186,28 @@ def execute(
     schema: Mapping[str, Any] | None = None,
     max_tokens: int | None = None,
     temperature: float | None = None,
+    use_cache: bool = True,
 ) -> Execution:
     started = time.perf_counter()
     run = Execution()
-    for candidate in decision.chain:
+    call = {"schema": schema, "max_tokens": max_tokens, "temperature": temperature}
+    cacheable = use_cache and decision.flags.cache_allowed
+    if cacheable and _from_cache(run, decision, messages, call):
+        run.latency_ms = int((time.perf_counter() - started) * 1000)
+        return run
+    chain = list(decision.chain)
+    if decision.flags.hedge and len(chain) >= 2:
+        from routing.execution.hedging import hedge  # imports this module
+
+        hedge(run, decision, snapshot, messages, chain[:2], call)
+        chain = chain[2:]
+    for candidate in chain if run.answer is None else []:
         model = snapshot.models[candidate.model]
         skip = skip_reason(model, decision)
         if skip is not None:
             run.attempts.append(Attempt(model.key, model.provider, "rejected", skip, 0))
             continue
-        attempt, result, content = call_model(
-            model, messages, schema=schema, max_tokens=max_tokens, temperature=temperature
-        )
+        attempt, result, content = call_model(model, messages, **call)
         run.attempts.append(attempt)
         if attempt.outcome == "success" and result is not None:
             run.answer, run.text, run.content = attempt, result.text, content
@@ -206,17 +217,47 @@ def execute(
         and decision.flags.verify_with_cloud
         and snapshot.models[run.answer.model].is_local
     ):
-        _verify(
-            run,
-            decision,
-            snapshot,
+        _verify(run, decision, snapshot, messages, **call)
+    if cacheable and run.answer is not None:
+        response_cache.store(
+            run.answer.model,
             messages,
-            schema=schema,
-            max_tokens=max_tokens,
-            temperature=temperature,
+            call,
+            {
+                "text": run.text,
+                "content": run.content,
+                "prompt_tokens": run.answer.prompt_tokens,
+                "completion_tokens": run.answer.completion_tokens,
+            },
         )
     run.latency_ms = int((time.perf_counter() - started) * 1000)
     return run
+
+
+def _from_cache(
+    run: Execution,
+    decision: Decision,
+    messages: Sequence[Mapping[str, Any]],
+    call: Mapping[str, Any],
+) -> bool:
+    hit = response_cache.lookup([c.model for c in decision.chain], messages, call)
+    if hit is None:
+        return False
+    model, entry = hit
+    provider = next(c.provider for c in decision.chain if c.model == model)
+    # A hit costs nothing: the tokens are recorded for reference, not billed.
+    attempt = Attempt(
+        model,
+        provider,
+        "success",
+        "cache hit",
+        0,
+        entry["prompt_tokens"],
+        entry["completion_tokens"],
+    )
+    run.attempts.append(attempt)
+    run.answer, run.text, run.content, run.cached = attempt, entry["text"], entry["content"], True
+    return True
 
 
 def _verify(

@@ -131,10 +131,10 @@ def record_dry_run(prepared: Prepared) -> DecisionRow:
     )
 
 
-def finish(prepared: Prepared, run: Execution, *, cached: bool = False) -> DecisionRow:
+def finish(prepared: Prepared, run: Execution) -> DecisionRow:
     """Account for every billed attempt and write the one audit row, atomically; then
     publish the metrics event (which never fails the request)."""
-    outcome = outcome_of(run, cached=cached)
+    outcome = outcome_of(run)
     with transaction.atomic():
         spend_record(
             [
@@ -189,6 +189,7 @@ def route(body: Mapping[str, Any], *, api_key: ApiKey | None) -> dict[str, Any]:
         schema=body.get("response_schema"),
         max_tokens=body.get("max_tokens"),
         temperature=body.get("temperature"),
+        use_cache=body.get("cache", True),
     )
     row = finish(prepared, run)
     if run.answer is None:
@@ -207,7 +208,7 @@ def route(body: Mapping[str, Any], *, api_key: ApiKey | None) -> dict[str, Any]:
         "cost_usd": run.cost_usd,
         "fallback_tax_usd": run.fallback_tax_usd,
         "latency_ms": run.latency_ms,
-        "cached": False,
+        "cached": run.cached,
     }
 
 
@@ -226,7 +227,7 @@ def public_attempt(attempt: Mapping[str, Any]) -> dict[str, Any]:
     return {k: attempt[k] for k in ("model", "outcome", "reason", "latency_ms")}
 
 
-def outcome_of(run: Execution, *, cached: bool = False) -> Outcome:
+def outcome_of(run: Execution) -> Outcome:
     attempts: Sequence[dict[str, Any]] = [a.to_dict() for a in run.attempts]
     if run.answer is None:
         return Outcome(
@@ -247,6 +248,6 @@ def outcome_of(run: Execution, *, cached: bool = False) -> Outcome:
         cost_usd=run.cost_usd,
         fallback_tax_usd=run.fallback_tax_usd,
         latency_ms=run.latency_ms,
-        cached=cached,
+        cached=run.cached,
         verification=run.verification,
     )
