@@ -14,6 +14,7 @@ and the values that eliminated it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -95,6 +96,9 @@ def _extract_features(run: Run) -> None:
             req.requires_reasoning, task_type in {"reasoning", "planning"}
         ),
         "involves_ui_design": _feature(req.involves_ui_design, False, "default"),
+        # Identifies the prompt without keeping it: experiments stick to it when the
+        # caller gives no session or task id, and a replay (which has no prompt) can too.
+        "fingerprint": FeatureValue(hashlib.sha256(req.text.encode()).hexdigest()[:16], "inferred"),
     }
     _features_done(run)
 

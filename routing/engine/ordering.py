@@ -149,7 +149,7 @@ def apply_experiment(run: Run, ordered: list[Candidate]) -> list[Candidate]:
     if experiment is None:
         return ordered
     sticky = run.request.session_id if experiment.sticky_by == "session" else run.request.task_id
-    sticky = sticky or run.request.task_id or run.request.session_id or run.request.text
+    sticky = sticky or run.request.task_id or run.request.session_id or run.value("fingerprint")
     digest = hashlib.sha256(f"{experiment.key}:{sticky}".encode()).digest()
     point = int.from_bytes(digest[:8], "big") / 2**64 * sum(w for _, w in experiment.variants)
     chosen = experiment.variants[-1][0]
