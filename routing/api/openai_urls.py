@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from routing.api import openai_compat
+from routing.api import anthropic_compat, openai_compat
 
 urlpatterns = [
     path(
@@ -10,4 +10,5 @@ urlpatterns = [
     ),
     path("models", openai_compat.ModelsView.as_view(), name="v1-models"),
     path("embeddings", openai_compat.EmbeddingsView.as_view(), name="v1-embeddings"),
+    path("messages", anthropic_compat.MessagesView.as_view(), name="v1-messages"),
 ]
