@@ -31,7 +31,7 @@ from rest_framework.views import APIView
 
 from routing.api import errors
 from routing.api.auth import ApiKeyAuthentication, HasScope
-from routing.api.openai_compat import _hints, _switchboard, route_body
+from routing.api.openai_compat import routing_hints, switchboard_block, route_body
 from routing.api.views import check_body_size
 from routing.engine.features import estimate_tokens, messages_text
 from routing.execution.executor import Execution, execute
@@ -262,7 +262,7 @@ class MessagesView(AnthropicView):
             "temperature": data.get("temperature"),
         }
         metadata = {k: v for k, v in (data.get("metadata") or {}).items() if v}
-        body = route_body(openai_style, _hints(request, metadata))
+        body = route_body(openai_style, routing_hints(request, metadata))
         prepared = prepare(body, api_key=request.auth)
         scanner = StopScanner(data.get("stop_sequences") or ())
         if data["stream"]:
@@ -292,7 +292,7 @@ class MessagesView(AnthropicView):
                 "stop_reason": _stop_reason(run, scanner, body["max_tokens"]),
                 "stop_sequence": scanner.hit,
                 "usage": _usage(run),
-                "switchboard": _switchboard(prepared, run),
+                "switchboard": switchboard_block(prepared, run),
             }
         )
         response["X-Switchboard-Model"] = run.answer.model

@@ -109,7 +109,7 @@ class ChatCompletionSerializer(serializers.Serializer):
     n = serializers.IntegerField(required=False, min_value=1, max_value=1)
 
 
-def _hints(request: Request, metadata: Mapping[str, str]) -> dict[str, str]:
+def routing_hints(request: Request, metadata: Mapping[str, str]) -> dict[str, str]:
     hints = {
         name: request.META[header]
         for name, header in HINT_HEADERS.items()
@@ -194,7 +194,7 @@ def _usage(run: Execution) -> dict[str, Any]:
     }
 
 
-def _switchboard(prepared: Any, run: Execution) -> dict[str, Any]:
+def switchboard_block(prepared: Any, run: Execution) -> dict[str, Any]:
     return {
         "decision_id": str(prepared.decision_id),
         "strategy": prepared.decision.strategy,
@@ -212,7 +212,7 @@ class ChatCompletionsView(OpenAIView):
         serializer = ChatCompletionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        body = route_body(data, _hints(request, data.get("metadata") or {}))
+        body = route_body(data, routing_hints(request, data.get("metadata") or {}))
         prepared = prepare(body, api_key=request.auth)
         if data["stream"]:
             return self._stream(prepared, body, data)
@@ -243,7 +243,7 @@ class ChatCompletionsView(OpenAIView):
                     }
                 ],
                 "usage": _usage(run),
-                "switchboard": _switchboard(prepared, run),
+                "switchboard": switchboard_block(prepared, run),
             }
         )
         response["X-Switchboard-Model"] = run.answer.model
