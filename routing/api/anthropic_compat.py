@@ -31,7 +31,7 @@ from rest_framework.views import APIView
 
 from routing.api import errors
 from routing.api.auth import ApiKeyAuthentication, HasScope
-from routing.api.openai_compat import routing_hints, switchboard_block, route_body
+from routing.api.openai_compat import route_body, routing_hints, switchboard_block
 from routing.api.views import check_body_size
 from routing.engine.features import estimate_tokens, messages_text
 from routing.execution.executor import Execution, execute
