@@ -36,6 +36,12 @@ def _fresh_caches() -> Iterator[None]:
 
 
 @pytest.fixture
+def admin_role_user(db: None) -> Any:
+    """An admin by role (the group), not a superuser."""
+    return make_user(role="admin", username="admin-role")
+
+
+@pytest.fixture
 def operator_user(db: None) -> Any:
     return make_user(role="operator", username="operator")
 

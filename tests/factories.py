@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.utils import timezone
 
 from agents.models import Agent
@@ -53,20 +53,23 @@ def _next() -> int:
     return next(_sequence)
 
 
-def make_user(role: str = "viewer", **overrides: Any) -> AbstractBaseUser:
-    """A user for one of the roles: "admin" (superuser), "operator" (staff), "viewer"."""
-    if role not in {"admin", "operator", "viewer"}:
+def make_user(role: str | None = "viewer", **overrides: Any) -> AbstractBaseUser:
+    """A user in one of the role groups (routing.roles): "admin", "operator", "viewer",
+    or None for a user with no role. Admins and operators may also use the Django admin."""
+    if role not in {"admin", "operator", "viewer", None}:
         raise ValueError(f"unknown role {role!r}")
     n = _next()
     fields: dict[str, Any] = {
-        "username": f"{role}-{n}",
-        "email": f"{role}-{n}@example.test",
+        "username": f"{role or 'nobody'}-{n}",
+        "email": f"{role or 'nobody'}-{n}@example.test",
         "is_staff": role in {"admin", "operator"},
-        "is_superuser": role == "admin",
     }
     fields.update(overrides)
     password = fields.pop("password", "password")
-    return get_user_model().objects.create_user(password=password, **fields)
+    user = get_user_model().objects.create_user(password=password, **fields)
+    if role is not None:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
 
 
 def make_provider(**overrides: Any) -> Provider:
