@@ -61,7 +61,13 @@ try:
         "SWITCHBOARD_FIRST_TOKEN_TIMEOUT_SECONDS", 10.0, validate=lambda n: n > 0
     )
     # How long a cached answer is served (strategies with cache_responses), in seconds.
-    SWITCHBOARD_RESPONSE_CACHE_SECONDS = env.int("SWITCHBOARD_RESPONSE_CACHE_SECONDS", 300, validate=lambda n: n > 0)
+    SWITCHBOARD_RESPONSE_CACHE_SECONDS = env.int(
+        "SWITCHBOARD_RESPONSE_CACHE_SECONDS", 300, validate=lambda n: n > 0
+    )
+    # The longest an override (strategy, model, task, force-local) may be set for, in seconds.
+    SWITCHBOARD_MAX_OVERRIDE_SECONDS = env.int(
+        "SWITCHBOARD_MAX_OVERRIDE_SECONDS", 7 * 24 * 3600, validate=lambda n: n > 0
+    )
     # Keep whole prompts in the audit log (off: only a PII-masked excerpt is kept).
     SWITCHBOARD_STORE_FULL_PROMPTS = env.bool("SWITCHBOARD_STORE_FULL_PROMPTS", False)
 except EnvValidationError as exc:  # name the variable, stop start-up
@@ -174,6 +180,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Every periodic schedule, in one place.
+CELERY_BEAT_SCHEDULE = {
+    # Overrides already stop applying at their expiry; this records that they ended.
+    "expire-overrides": {"task": "routing.tasks.expire_overrides", "schedule": 30.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
