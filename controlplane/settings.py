@@ -93,8 +93,9 @@ if not SECRET_KEY:
     SECRET_KEY = "dev-insecure-switchboard-secret-key-do-not-use-in-production"  # noqa: S105
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Persistent connections; no health-check query per request (a broken connection
+    # is dropped after its error anyway).
     DATABASES["default"]["CONN_MAX_AGE"] = 60
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -22,7 +22,8 @@ from django.core.cache import cache
 from controlplane.lib.resilient_cache import cache_available, cache_call
 
 CHANNEL = "llm_router_metrics"
-COUNTER_KEY = "routing:metrics:{model}:{outcome}"
+COUNTER_KEY = "routing:metrics:{model}:{outcome}"  # in the Django cache (no Redis)
+REDIS_COUNTER_KEY = "switchboard:metrics:{model}:{outcome}"  # plain Redis keys
 OUTCOMES = ("success", "fallback", "error")
 REDIS_TIMEOUT = 0.05
 
@@ -85,17 +86,60 @@ def publish(
     *, model_used: str, latency_ms: int, attempts: list[dict[str, Any]], now: datetime
 ) -> None:
     outcomes = attempt_outcomes(attempts, bool(model_used))
-    count(outcomes)
     client = _redis()
     if client is None:
+        count(outcomes)  # local counters only; nothing to publish to
         return
+    cache_call(_publish, client, outcomes, model_used, latency_ms, attempts, now, default=None)
+
+
+def _publish(
+    client: Any,
+    outcomes: list[tuple[str, str]],
+    model_used: str,
+    latency_ms: int,
+    attempts: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Counters, their new values and the event in two round trips (one pipeline each):
+    the request path pays for Redis once, not once per counter."""
+    models = sorted({m for m, _ in outcomes})
+    names = {REDIS_COUNTER_KEY.format(model=m, outcome=o): (m, o) for m in models for o in OUTCOMES}
+    keys = list(names)
+    pipe = client.pipeline(transaction=False)
+    for model, outcome in outcomes:
+        pipe.incr(REDIS_COUNTER_KEY.format(model=model, outcome=outcome))
+    if keys:
+        pipe.mget(keys)
+    results = pipe.execute()
+    values = results[-1] if keys else []
+    snapshot: dict[str, dict[str, int]] = {}
+    for key, value in zip(keys, values, strict=True):
+        model, outcome = names[key]
+        snapshot.setdefault(model, dict.fromkeys(OUTCOMES, 0))[outcome] = int(value or 0)
     event = {
         "model_used": model_used or "none",
         "latency_ms": latency_ms,
         "attempts": [
             {k: a.get(k) for k in ("model", "outcome", "reason", "latency_ms")} for a in attempts
         ],
-        "metrics": snapshot({m for m, _ in outcomes}),
+        "metrics": snapshot,
         "timestamp": now.timestamp(),
     }
-    cache_call(client.publish, CHANNEL, json.dumps(event), default=None)
+    client.publish(CHANNEL, json.dumps(event))
+
+
+def counters(models: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Current per-model counters, wherever they are kept."""
+    client = _redis()
+    if client is None:
+        return snapshot(models)
+    names = {REDIS_COUNTER_KEY.format(model=m, outcome=o): (m, o) for m in models for o in OUTCOMES}
+    keys = list(names)
+    values = cache_call(client.mget, keys, default=[None] * len(keys)) if keys else []
+    out: dict[str, dict[str, int]] = {}
+    for key, value in zip(keys, values, strict=True):
+        if value is not None:
+            model, outcome = names[key]
+            out.setdefault(model, dict.fromkeys(OUTCOMES, 0))[outcome] = int(value)
+    return out

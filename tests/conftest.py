@@ -12,6 +12,7 @@ import pytest
 from django.core.cache import cache
 
 from controlplane.lib import resilient_cache
+from routing.api.auth import _recent_keys
 from routing.services import ApiKeyCreated, api_key_create
 from routing.snapshot import clear_snapshot_cache
 from tests.factories import make_user
@@ -29,6 +30,7 @@ def _fresh_caches() -> Iterator[None]:
     # snapshot or a cooldown from another test.
     clear_snapshot_cache()
     resilient_cache.reset()
+    _recent_keys.clear()
     cache.clear()
     yield
     clear_snapshot_cache()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,6 +19,34 @@ from routing.models import ApiKey
 from routing.services import api_key_hash
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # write last_used_at at most this often
+KEY_CACHE_SECONDS = 2.0  # a revoked key stops working within this long, in every process
+
+
+class _RecentKeys:
+    """Keys verified in the last KEY_CACHE_SECONDS, by hash: saves a query per request.
+    Only positive answers are kept, so a new key works at once."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> ApiKey | None:
+        item = self._items.get(digest)
+        if item is None or time.monotonic() - item[0] > KEY_CACHE_SECONDS:
+            return None
+        return item[1]
+
+    def put(self, digest: str, key: ApiKey) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[digest] = (time.monotonic(), key)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+_recent_keys = _RecentKeys()
 
 
 @dataclass(frozen=True)
@@ -60,13 +90,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = token.split("_", 2)
         if len(parts) != 3:
             raise AuthenticationFailed(MSG_BAD_KEY)
-        key = (
-            ApiKey.objects.select_related("default_agent")
-            .filter(prefix=parts[1], is_active=True)
-            .first()
-        )
-        if key is None or not hmac.compare_digest(key.secret_hash, api_key_hash(token)):
-            raise AuthenticationFailed(MSG_BAD_KEY)
+        digest = api_key_hash(token)
+        key = _recent_keys.get(digest)
+        if key is None:
+            key = (
+                ApiKey.objects.select_related("default_agent")
+                .filter(prefix=parts[1], is_active=True)
+                .first()
+            )
+            if key is None or not hmac.compare_digest(key.secret_hash, digest):
+                raise AuthenticationFailed(MSG_BAD_KEY)
+            _recent_keys.put(digest, key)
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             # A conditional UPDATE: one write a minute per key, not one per request.
@@ -90,3 +124,9 @@ class HasScope(permissions.BasePermission):
             return True
         self.message = MSG_FORBIDDEN.format(scope=scope)
         return False
+
+
+def forget_api_keys(**_: Any) -> None:
+    """A key changed or was revoked here: stop trusting this process's recent keys at
+    once (other processes follow within KEY_CACHE_SECONDS)."""
+    _recent_keys.clear()

@@ -98,7 +98,9 @@ def _extract_features(run: Run) -> None:
         "involves_ui_design": _feature(req.involves_ui_design, False, "default"),
         # Identifies the prompt without keeping it: experiments stick to it when the
         # caller gives no session or task id, and a replay (which has no prompt) can too.
-        "fingerprint": FeatureValue(hashlib.sha256(req.text.encode()).hexdigest()[:16], "inferred"),
+        "fingerprint": FeatureValue(
+            hashlib.sha256(req.text.encode("utf-8", "surrogatepass")).hexdigest()[:16], "inferred"
+        ),
     }
     _features_done(run)
 

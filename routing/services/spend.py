@@ -52,8 +52,13 @@ def spend_record(
     charges: Iterable[Charge], *, agent: str | None, session_id: str | None, now: datetime
 ) -> None:
     charges = list(charges)
-    rows = _buckets(charges, agent, now)
-    if rows:
+    # The ledger is the money ledger: a $0 call (a local model) changes no budget, so it
+    # takes no row lock on the shared global bucket. Its tokens are in the decision row
+    # and in the session's usage below.
+    rows = _buckets([c for c in charges if c.cost_usd > 0], agent, now)
+    if rows and connection.vendor == "postgresql":
+        _upsert_postgresql(rows, now)
+    elif rows:
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
         params: list[object] = []
         for scope, key, period, start, cost, prompt, completion, requests in rows:
@@ -84,3 +89,24 @@ def spend_record(
                 " updated_at = excluded.updated_at",
                 [session_id, tokens, cost, now, now],
             )
+
+
+def _upsert_postgresql(rows: list[tuple], now: datetime) -> None:
+    """The same upsert with one array per column: a constant statement that psycopg and
+    PostgreSQL prepare once, whatever the number of rows."""
+    columns = list(zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {LEDGER} (scope, key, period, period_start, cost_usd, prompt_tokens,"  # noqa: S608
+            " completion_tokens, requests, updated_at)"
+            " SELECT s, k, p, ps, c, pt, ct, r, %s FROM unnest("
+            "%s::varchar[], %s::varchar[], %s::varchar[], %s::date[], %s::numeric[],"
+            " %s::bigint[], %s::bigint[], %s::bigint[]) AS t(s, k, p, ps, c, pt, ct, r)"
+            " ON CONFLICT (scope, key, period, period_start) DO UPDATE SET"
+            f" cost_usd = {LEDGER}.cost_usd + excluded.cost_usd,"
+            f" prompt_tokens = {LEDGER}.prompt_tokens + excluded.prompt_tokens,"
+            f" completion_tokens = {LEDGER}.completion_tokens + excluded.completion_tokens,"
+            f" requests = {LEDGER}.requests + excluded.requests,"
+            " updated_at = excluded.updated_at",
+            [now, *[list(column) for column in columns]],
+        )
