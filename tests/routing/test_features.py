@@ -474,8 +474,8 @@ def load(name, path):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-pii = load("routing.engine.pii", {str(MODULES["pii"])!r})
-features = load("routing.engine.features", {str(MODULES["features"])!r})
+pii = load("routing.engine.pii", {str(Path(pii.__file__))!r})
+features = load("routing.engine.features", {str(Path(features.__file__))!r})
 assert not any(name.split(".")[0] == "django" for name in sys.modules), "django imported"
 samples = json.loads(sys.stdin.read())
 out = []
