@@ -265,6 +265,9 @@ class RuntimeState:
         )
 
 
+_NOT_STORED = frozenset({"text", "task_text", "features"})
+
+
 @dataclass(frozen=True, slots=True)
 class RouteRequest:
     """A request as the engine sees it. Task fields the caller left out are None; the
@@ -296,10 +299,9 @@ class RouteRequest:
     model: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The caller's fields (not the prompt text, not computed features)."""
-        data = {
-            name: getattr(self, name) for name in self.__slots__ if name not in ("text", "features")
-        }
+        """The caller's fields, as a decision row keeps them: never the prompt (`text`,
+        `task_text`: it may hold personal data), nor computed features."""
+        data = {name: getattr(self, name) for name in self.__slots__ if name not in _NOT_STORED}
         return data | {"tags": list(self.tags)}
 
     @classmethod

@@ -336,3 +336,15 @@ def test_a_system_prompt_does_not_decide_how_hard_the_question_is(registry, clie
     body = post(client, messages=messages, dry_run=True).json()
 
     assert body["decision"]["complexity"] == "simple"
+
+
+def test_no_part_of_the_prompt_is_stored_unmasked_in_the_audit_row(registry, client) -> None:
+    add_model(registry, "local-a", "local", "llama3")
+    secret = "jane.doe@example.com"
+
+    body = post(client, messages=[{"role": "user", "content": f"Mail {secret} the invoice"}]).json()
+
+    row = Decision.objects.get(public_id=body["decision_id"])
+    stored = json.dumps([row.trace, row.features, row.attempts, row.chain, row.prompt_excerpt])
+    assert secret not in stored
+    assert row.prompt_full is None
