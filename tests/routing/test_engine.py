@@ -44,7 +44,9 @@ FORBIDDEN_MODULES = {
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}
 
 
-@pytest.mark.parametrize("path", sorted(ENGINE_DIR.rglob("*.py")), ids=lambda p: str(p.relative_to(ENGINE_DIR)))
+@pytest.mark.parametrize(
+    "path", sorted(ENGINE_DIR.rglob("*.py")), ids=lambda p: str(p.relative_to(ENGINE_DIR))
+)
 def test_the_engine_imports_no_orm_and_reads_no_clock(path: Path) -> None:
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
