@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -27,6 +28,7 @@ ALL_MODELS_FAILED = "all_models_failed"
 METHOD_NOT_ALLOWED = "method_not_allowed"
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
 THROTTLED = "throttled"
+NOT_REPLAYABLE = "not_replayable"
 
 MSG_INVALID = "The request is not valid; see details for each field."
 MSG_MALFORMED_JSON = "The body is not valid JSON: {error}"
@@ -46,6 +48,7 @@ STATUS_BY_CODE = {
     METHOD_NOT_ALLOWED: status.HTTP_405_METHOD_NOT_ALLOWED,
     PAYLOAD_TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    NOT_REPLAYABLE: status.HTTP_409_CONFLICT,
     NO_ELIGIBLE_MODEL: status.HTTP_422_UNPROCESSABLE_ENTITY,
     DENIED_BY_RULE: status.HTTP_403_FORBIDDEN,
     BUDGET_EXCEEDED: status.HTTP_429_TOO_MANY_REQUESTS,
@@ -96,6 +99,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """DRF's handler, with every error rewritten into the envelope."""
     if isinstance(exc, ApiError):
         return error_response(exc)
+    if isinstance(exc, Http404):  # DRF turns it into NotFound; keep our code for it
+        exc = exceptions.NotFound(str(exc) or "Not found.")
     response = exception_handler(exc, context)
     if response is None:
         return None

@@ -80,6 +80,10 @@ class Decision(models.Model):
             models.Index(fields=["model_used", "-created_at"], name="decision_by_model"),
             models.Index(fields=["outcome", "-created_at"], name="decision_by_outcome"),
             models.Index(fields=["strategy", "-created_at"], name="decision_by_strategy"),
+            # Few decisions have PII; this partial index keeps `pii=true` lists a short scan.
+            models.Index(
+                fields=["-created_at", "-id"], condition=~Q(pii_types=[]), name="decision_with_pii"
+            ),
         ]
 
     def __str__(self) -> str:

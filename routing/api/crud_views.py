@@ -1,0 +1,293 @@
+"""The registry CRUD (providers, models, agents, rules, strategies, budgets, API keys)
+and the read-only audit lists (decisions, the change log).
+
+Reads need the viewer role, writes the admin role; API keys get nothing here. Every
+write records a change-log entry (source "api") and bumps the configuration version in
+the same transaction as the change, as the Django admin and the importer do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models import ProtectedError, QuerySet, RestrictedError
+from django.http import Http404
+from rest_framework import permissions, status, viewsets
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from agents.models import Agent
+from routing.api import crud_serializers as s
+from routing.api import filters
+from routing.api.auth import ApiKeyAuthentication
+from routing.api.errors import INVALID_REQUEST, ApiError
+from routing.api.pagination import AuditCursorPagination, RegistryPagination
+from routing.api.permissions import RolePermission
+from routing.choices import ChangeSource
+from routing.models import (
+    ApiKey,
+    Budget,
+    ChangeLogEntry,
+    Decision,
+    LLMModel,
+    Provider,
+    RoutingRule,
+    Strategy,
+)
+from routing.roles import ADMIN, has_role
+from routing.services import (
+    api_key_create,
+    change_log_record,
+    config_revision_bump,
+    snapshot_of,
+)
+
+MSG_IN_USE = "'{target}' is still used by: {users}. Change or delete those first."
+
+# Keys may hold dots, colons and slashes ("ollama:llama3.1:8b"). Agent keys stop at a
+# slash so /api/agents/{agent}/model (the control API) stays its own URL.
+ANY_KEY = r".+"
+KEY_WITHOUT_SLASH = r"[^/]+"
+
+
+class ControlPlaneView(GenericAPIView):
+    """Authentication, roles and filters shared by every view in this module."""
+
+    authentication_classes = [SessionAuthentication, ApiKeyAuthentication]
+    permission_classes = [RolePermission]
+    filter_backends = [filters.QueryFilterBackend]
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # DRF takes the challenge from the first authentication class; the session has
+        # none, which would turn "not logged in" into a 403. Anonymous requests get a 401.
+        return ApiKeyAuthentication().authenticate_header(request)
+
+    def get_object(self) -> Any:
+        # Django's Http404 (from get_object_or_404) reaches the envelope handler as itself,
+        # not as DRF's NotFound, and would be coded "invalid_request".
+        try:
+            return super().get_object()
+        except Http404 as exc:
+            raise NotFound() from exc
+
+
+class ChangeLoggedViewSet(ControlPlaneView, viewsets.ModelViewSet):
+    """CRUD where each write, its change-log entry and the revision bump commit together.
+    A row being changed is locked first, so the entry's "before" is the row replaced.
+    A write may say why in a "reason" field of its body; the change log keeps it."""
+
+    pagination_class = RegistryPagination
+    # How change-log entries name this model's rows, as in routing.admin and the importer.
+    change_log_type = ""
+    secret_fields: tuple[str, ...] = ()
+
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset = super().get_queryset()
+        if self.request.method not in permissions.SAFE_METHODS:
+            queryset = queryset.select_for_update(of=("self",))
+        return queryset
+
+    @transaction.atomic
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().create(request, *args, **kwargs)
+
+    @transaction.atomic
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().update(request, *args, **kwargs)
+
+    @transaction.atomic
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        instance = serializer.save()
+        self.record("create", instance, before=None, after=self.snapshot(instance))
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        before = self.snapshot(serializer.instance)
+        instance = serializer.save()
+        self.record("update", instance, before=before, after=self.snapshot(instance))
+
+    def perform_destroy(self, instance: models.Model) -> None:
+        before = self.snapshot(instance)
+        target_key = self.change_log_key(instance)
+        try:
+            instance.delete()
+        except (ProtectedError, RestrictedError) as exc:
+            users = (
+                exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+            )
+            named = sorted({f"{obj._meta.verbose_name} {obj}" for obj in users})
+            raise ApiError(
+                INVALID_REQUEST,
+                MSG_IN_USE.format(target=target_key, users=", ".join(named)),
+                {"used_by": named},
+            ) from exc
+        self.record("delete", instance, before=before, after=None, target_key=target_key)
+
+    def change_log_key(self, instance: Any) -> str:
+        return str(getattr(instance, self.lookup_field))
+
+    def snapshot(self, instance: models.Model) -> dict[str, Any] | None:
+        data = snapshot_of(instance)
+        if data is not None:
+            for name in self.secret_fields:
+                data.pop(name, None)
+        return data
+
+    def record(
+        self,
+        verb: str,
+        instance: models.Model,
+        *,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        target_key: str | None = None,
+    ) -> None:
+        change_log_record(
+            action=f"{self.change_log_type}.{verb}",
+            target_type=self.change_log_type,
+            target_key=self.change_log_key(instance) if target_key is None else target_key,
+            before=before,
+            after=after,
+            reason=self.reason(),
+            source=ChangeSource.API,
+            actor=self.request.user,
+        )
+        config_revision_bump()
+
+    def reason(self) -> str:
+        data = self.request.data
+        reason = data.get("reason") if isinstance(data, dict) else None
+        return reason if isinstance(reason, str) else ""
+
+
+class ProviderViewSet(ChangeLoggedViewSet):
+    queryset = Provider.objects.all()
+    serializer_class = s.ProviderSerializer
+    query_filter = filters.ProviderFilter
+    lookup_field = "name"
+    lookup_value_regex = KEY_WITHOUT_SLASH
+    change_log_type = "provider"
+
+
+class LLMModelViewSet(ChangeLoggedViewSet):
+    queryset = LLMModel.objects.select_related("provider")
+    serializer_class = s.LLMModelSerializer
+    query_filter = filters.ModelFilter
+    lookup_field = "key"
+    lookup_value_regex = ANY_KEY
+    change_log_type = "llmmodel"
+
+
+class AgentViewSet(ChangeLoggedViewSet):
+    queryset = Agent.objects.select_related(
+        "primary_model", "fallback_model", "local_alternative", "budget_mode_model"
+    )
+    serializer_class = s.AgentSerializer
+    lookup_field = "key"
+    lookup_value_regex = KEY_WITHOUT_SLASH
+    change_log_type = "agent"
+
+
+class RoutingRuleViewSet(ChangeLoggedViewSet):
+    queryset = RoutingRule.objects.select_related("agent", "model")
+    serializer_class = s.RoutingRuleSerializer
+    query_filter = filters.RuleFilter
+    change_log_type = "routingrule"
+
+    def change_log_key(self, instance: Any) -> str:
+        return str(instance.pk)
+
+
+class StrategyViewSet(ChangeLoggedViewSet):
+    queryset = Strategy.objects.all()
+    serializer_class = s.StrategySerializer
+    lookup_field = "key"
+    lookup_value_regex = ANY_KEY
+    change_log_type = "strategy"
+
+
+class BudgetViewSet(ChangeLoggedViewSet):
+    # id breaks ties: several agents' budgets share a scope and period.
+    queryset = Budget.objects.select_related("agent", "provider", "model").order_by(
+        "scope", "period", "id"
+    )
+    serializer_class = s.BudgetSerializer
+    query_filter = filters.BudgetFilter
+    change_log_type = "budget"
+
+    def change_log_key(self, instance: Any) -> str:
+        # The importer's name for a budget, so both ways in log under one key.
+        return f"{instance.scope}:{instance.target_key or '*'}:{instance.period}"
+
+
+class ApiKeyViewSet(ChangeLoggedViewSet):
+    """Create returns the secret once, under "key"; delete revokes (the row stays, so
+    decisions still name their key)."""
+
+    queryset = ApiKey.objects.select_related("default_agent", "created_by")
+    serializer_class = s.ApiKeySerializer
+    query_filter = filters.ApiKeyFilter
+    lookup_field = "name"
+    lookup_value_regex = ANY_KEY
+    change_log_type = "api_key"
+    secret_fields = ("secret_hash",)
+
+    @transaction.atomic
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = s.ApiKeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        created = api_key_create(  # writes the change-log entry itself
+            **serializer.validated_data, created_by=request.user, source=ChangeSource.API
+        )
+        config_revision_bump()
+        body = {**self.get_serializer(created.api_key).data, "key": created.plaintext}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: ApiKey) -> None:
+        if not instance.is_active:
+            return
+        before = self.snapshot(instance)
+        instance.is_active = False
+        instance.save(update_fields=["is_active"])
+        self.record("revoke", instance, before=before, after=self.snapshot(instance))
+
+
+class DecisionViewSet(ControlPlaneView, viewsets.ReadOnlyModelViewSet):
+    """Newest first by cursor; the list leaves out the heavy columns (attempts, trace,
+    features, prompts), which only the detail shows."""
+
+    queryset = Decision.objects.all()
+    query_filter = filters.DecisionFilter
+    pagination_class = AuditCursorPagination
+    lookup_field = "public_id"
+    lookup_value_regex = KEY_WITHOUT_SLASH
+
+    def get_queryset(self) -> QuerySet[Decision]:
+        queryset = super().get_queryset()
+        if self.action == "list":
+            list_columns = [
+                "agent_key" if name == "agent" else name for name in s.DECISION_LIST_FIELDS
+            ]
+            queryset = queryset.only("id", *list_columns)
+        return queryset
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        if self.action == "list":
+            return s.DecisionListSerializer
+        if has_role(self.request.user, ADMIN):
+            return s.DecisionAdminDetailSerializer
+        return s.DecisionDetailSerializer
+
+
+class ChangeLogViewSet(ControlPlaneView, viewsets.ReadOnlyModelViewSet):
+    queryset = ChangeLogEntry.objects.all()
+    serializer_class = s.ChangeLogEntrySerializer
+    query_filter = filters.ChangeLogFilter
+    pagination_class = AuditCursorPagination
