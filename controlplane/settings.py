@@ -161,7 +161,7 @@ AUTH_PASSWORD_VALIDATORS = [
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "controlplane.lib.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "switchboard",
             # Short timeouts: the cache holds shared hints (cooldowns, counters), and a

@@ -96,13 +96,17 @@ def _usage(result: ChatResult, prompt_text: str) -> tuple[int, int, bool]:
     return estimate_tokens(prompt_text), estimate_tokens(result.text), True
 
 
-def skip_reason(model: ModelInfo, decision: Decision) -> str | None:
-    """Why this hop must not be called at all (checked again at every hop)."""
+def skip_reason(
+    model: ModelInfo, decision: Decision, *, recheck_cooldown: bool = True
+) -> str | None:
+    """Why this hop must not be called at all (checked again at every hop). The first
+    hop may skip the cooldown check: the decision read the cooldowns a moment ago."""
     if decision.flags.local_only and not model.is_local:
         return "privacy: only local models may see this request"
-    until = breaker.cooling_until(model.key, timezone.now())
-    if until is not None:
-        return f"cooling down until {until.isoformat(timespec='seconds')}"
+    if recheck_cooldown:
+        until = breaker.cooling_until(model.key, timezone.now())
+        if until is not None:
+            return f"cooling down until {until.isoformat(timespec='seconds')}"
     if (
         model.api_key_env
         and not os.environ.get(model.api_key_env)
@@ -201,9 +205,11 @@ def execute(
 
         hedge(run, decision, snapshot, messages, chain[:2], call)
         chain = chain[2:]
-    for candidate in chain if run.answer is None else []:
+    for hop, candidate in enumerate(chain if run.answer is None else []):
         model = snapshot.models[candidate.model]
-        skip = skip_reason(model, decision)
+        skip = skip_reason(
+            model, decision, recheck_cooldown=hop > 0 or len(chain) < len(decision.chain)
+        )
         if skip is not None:
             run.attempts.append(Attempt(model.key, model.provider, "rejected", skip, 0))
             continue
