@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 from environs import Env, EnvValidationError
 
@@ -148,9 +149,15 @@ USE_TZ = True
 USE_I18N = False
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # plotly.js as the plotly package ships it: served from here, never from a CDN.
+    ("vendor/plotly", Path(plotly.__file__).resolve().parent / "package_data"),
+]
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:overview"
+LOGOUT_REDIRECT_URL = "login"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

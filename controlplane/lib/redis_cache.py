@@ -22,7 +22,9 @@ class PooledClientRedisCacheClient(RedisCacheClient):
         index = self._get_connection_pool_index(write)
         client = self._clients.get(index)
         if client is None:
-            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+            client = self._clients[index] = self._client(
+                connection_pool=self._get_connection_pool(write)
+            )
         return client
 
 

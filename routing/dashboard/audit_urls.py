@@ -1,0 +1,5 @@
+"""Dashboard URLs: audit pages."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""Dashboard URLs: control pages."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

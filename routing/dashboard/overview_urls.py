@@ -1,0 +1,5 @@
+"""Dashboard URLs: overview pages."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

@@ -1,0 +1,9 @@
+from django.urls import include, path
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", include("routing.dashboard.overview_urls")),
+    path("", include("routing.dashboard.control_urls")),
+    path("", include("routing.dashboard.audit_urls")),
+]
