@@ -18,6 +18,18 @@ from routing.snapshot import clear_snapshot_cache
 from tests.factories import make_user
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _eager_celery() -> Iterator[None]:
+    # Tasks run in-process in tests, also when REDIS_URL (the broker in CI) is set; the
+    # multi-process tests start a real worker of their own.
+    from controlplane.celery import app
+
+    eager, propagates = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = eager, propagates
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings: Any) -> None:
     # The default PBKDF2 hasher costs ~100ms per user created or logged in.
