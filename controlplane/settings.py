@@ -106,6 +106,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's JS/CSS as our own static files: no CDN
     "django_htmx",
     "template_partials",
     "routing",
@@ -137,6 +139,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "routing.dashboard.context.dashboard",
             ],
         },
     }
@@ -206,6 +209,40 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
+# The OpenAPI schema (/api/schema/) and its docs page (/api/docs/): drf-spectacular.
+# Views name drf-spectacular's AutoSchema themselves (routing.api.base).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Switchboard API",
+    "DESCRIPTION": (
+        "The control plane of Switchboard: route requests (/api/route and the OpenAI- and "
+        "Anthropic-compatible /v1 endpoints), steer routing at run time, manage the registry, "
+        "and read, explain, replay and simulate decisions.\n\n"
+        "Services authenticate with an API key (`Authorization: Bearer sb_...`, or "
+        "`x-api-key`); people with their session (CSRF token on writes). Every /api error "
+        "is one envelope, `ErrorEnvelope`; /v1 errors are OpenAI or Anthropic error objects."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/(api|v1)/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set that several fields share.
+    "ENUM_NAME_OVERRIDES": {
+        "ErrorCodeEnum": "routing.api.schema.ERROR_CODES",
+        "ModelTypeEnum": "routing.choices.ModelType",
+        "BudgetScopeEnum": "routing.choices.BudgetScope",
+        "RuleScopeEnum": "routing.choices.RuleScope",
+        "PrivacyLevelEnum": "routing.choices.PrivacyLevel",
+        "ListObjectEnum": ["list"],
+        "AssistantRoleEnum": ["assistant"],
+    },
+    # The docs page loads Swagger UI from our static files, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl: no badge fetched from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+}
+
 # Django refuses bodies above this before the API sees them; keep it above our own limit
 # so the API answers 413 in its envelope.
 DATA_UPLOAD_MAX_MEMORY_SIZE = SWITCHBOARD_MAX_BODY_BYTES + 1024

@@ -10,11 +10,10 @@ from __future__ import annotations
 import uuid
 
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiExample
 from rest_framework import exceptions, status
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from routing.api import errors
 from routing.api.analysis_serializers import (
@@ -23,8 +22,8 @@ from routing.api.analysis_serializers import (
     SimulateInputSerializer,
     SimulateOutputSerializer,
 )
-from routing.api.auth import ApiKeyAuthentication
-from routing.api.permissions import RolePermission
+from routing.api.base import ControlPlaneAPIView
+from routing.api.schema import error_responses, extend_schema
 from routing.api.views import check_body_size
 from routing.models import Decision
 from routing.roles import OPERATOR, VIEWER
@@ -57,11 +56,12 @@ def _decision(public_id: str) -> Decision:
     return row
 
 
-class AnalysisView(APIView):
-    # The API key authenticator comes first so that no credentials answer 401, and a
-    # key answers 403 (RolePermission) rather than being taken for no credentials.
-    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
-    permission_classes = [RolePermission]
+TAG = "analysis"
+MSG_NO_DECISION_404 = "not_found: no decision has this id."
+
+
+class AnalysisView(ControlPlaneAPIView):
+    """Session or API key (which gets 403 here), and the caller's role (routing.api.base)."""
 
 
 class DecisionExplainView(AnalysisView):
@@ -69,6 +69,16 @@ class DecisionExplainView(AnalysisView):
 
     read_role = VIEWER
 
+    @extend_schema(
+        tags=[TAG],
+        summary="Explain a decision",
+        description="The full trace of a stored decision, in words (`sentences`) and in "
+        "data. Viewers.",
+        responses={
+            200: ExplainOutputSerializer,
+            **error_responses(401, 403, 404, notes={404: MSG_NO_DECISION_404}),
+        },
+    )
     def get(self, request: Request, public_id: str) -> Response:
         row = _decision(public_id)
         explained = decision_explain(row, replayed=stored_rerun(row))
@@ -80,6 +90,18 @@ class DecisionReplayView(AnalysisView):
 
     write_role = VIEWER  # a replay changes nothing
 
+    @extend_schema(
+        tags=[TAG],
+        summary="Replay a decision",
+        description="Re-runs the engine on the stored inputs twice: with the stored "
+        "configuration version (which must reproduce the decision) and with the current "
+        "one (what would differ). Writes nothing. Viewers.",
+        request=None,
+        responses={
+            200: ReplayOutputSerializer,
+            **error_responses(401, 403, 404, 409, notes={404: MSG_NO_DECISION_404}),
+        },
+    )
     def post(self, request: Request, public_id: str) -> Response:
         row = _decision(public_id)
         try:
@@ -95,6 +117,45 @@ class SimulateView(AnalysisView):
 
     write_role = OPERATOR
 
+    @extend_schema(
+        tags=[TAG],
+        summary="What-if: re-decide stored traffic under draft changes",
+        description="Takes a strategy, or draft changes to rules, models or budgets, and a "
+        "time range; reports how many requests would move and where, the cost difference, "
+        "privacy-rule hits and the fallbacks to expect. Changes nothing. Operators.",
+        request=SimulateInputSerializer,
+        examples=[
+            OpenApiExample(
+                "Last week under another strategy",
+                value={
+                    "strategy": "cost_optimized",
+                    "since": "2026-01-01T00:00:00Z",
+                    "until": "2026-01-08T00:00:00Z",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "A draft rule",
+                value={
+                    "changes": {
+                        "rules": [
+                            {
+                                "name": "hard-tasks-local",
+                                "condition": "task.complexity > 7",
+                                "action": "force_local_model",
+                            }
+                        ]
+                    },
+                    "since": "2026-01-01T00:00:00Z",
+                },
+                request_only=True,
+            ),
+        ],
+        responses={
+            200: SimulateOutputSerializer,
+            **error_responses(400, 401, 403, 413),
+        },
+    )
     def post(self, request: Request) -> Response:
         check_body_size(request)
         serializer = SimulateInputSerializer(data=request.data)

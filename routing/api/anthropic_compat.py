@@ -24,14 +24,22 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from routing.api import errors
-from routing.api.auth import ApiKeyAuthentication, HasScope
-from routing.api.openai_compat import route_body, routing_hints, switchboard_block
+from routing.api.base import ServiceAPIView
+from routing.api.openai_compat import (
+    HINT_PARAMETERS,
+    SwitchboardBlockSerializer,
+    route_body,
+    routing_hints,
+    switchboard_block,
+)
+from routing.api.schema import ANTHROPIC, extend_schema, routed_error_responses
 from routing.api.views import check_body_size
 from routing.engine.features import estimate_tokens, messages_text
 from routing.execution.executor import Execution, execute
@@ -79,9 +87,7 @@ def anthropic_error_body(
     return {"type": "error", "error": error}
 
 
-class AnthropicView(APIView):
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [HasScope]
+class AnthropicView(ServiceAPIView):
     required_scope = "route"
 
     def handle_exception(self, exc: Exception) -> Response:
@@ -101,6 +107,7 @@ class AnthropicView(APIView):
         return rewritten
 
 
+@extend_schema_serializer(component_name="AnthropicMessages")
 class MessagesRequestSerializer(serializers.Serializer):
     model = serializers.CharField(max_length=128)
     max_tokens = serializers.IntegerField(min_value=1, max_value=1_000_000)
@@ -121,6 +128,31 @@ class MessagesRequestSerializer(serializers.Serializer):
     top_p = serializers.FloatField(required=False, min_value=0, max_value=1)
     top_k = serializers.IntegerField(required=False, min_value=0)
     tool_choice = serializers.DictField(required=False)
+
+
+# -- documentation of the answer (the view builds it as a dict) ----------------------------
+
+
+class TextBlockOutput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=("text",))
+    text = serializers.CharField()
+
+
+class MessageUsageOutput(serializers.Serializer):
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+
+
+class MessageOutput(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.ChoiceField(choices=("message",))
+    role = serializers.ChoiceField(choices=("assistant",))
+    model = serializers.CharField(help_text="The registry key of the model that answered.")
+    content = TextBlockOutput(many=True)
+    stop_reason = serializers.ChoiceField(choices=("end_turn", "max_tokens", "stop_sequence"))
+    stop_sequence = serializers.CharField(allow_null=True)
+    usage = MessageUsageOutput()
+    switchboard = SwitchboardBlockSerializer()
 
 
 def _unsupported(where: str, block: Any) -> errors.ApiError:
@@ -244,6 +276,38 @@ def _stopped_at(run: Execution, scanner: StopScanner) -> None:
 
 
 class MessagesView(AnthropicView):
+    @extend_schema(
+        tags=["anthropic-compatible"],
+        summary="Messages (Anthropic-compatible)",
+        operation_id="v1_messages_create",
+        description='`model` is "auto", an agent key or a model key. Text only: `system` '
+        "and text content blocks; other blocks and `tools` are refused with a 400. With "
+        "`stream`: Anthropic's server-sent events. Errors are Anthropic error objects. The "
+        "key may be sent as `x-api-key`, as the Anthropic SDK does.",
+        request=MessagesRequestSerializer,
+        examples=[
+            OpenApiExample(
+                "Let Switchboard choose",
+                value={
+                    "model": "auto",
+                    "max_tokens": 256,
+                    "system": "You are terse.",
+                    "messages": [{"role": "user", "content": "Say hello to the team"}],
+                },
+                request_only=True,
+            )
+        ],
+        parameters=HINT_PARAMETERS,
+        responses={
+            (200, "application/json"): MessageOutput,
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="With `stream`: message_start, content_block_*, message_delta, "
+                "message_stop events.",
+            ),
+            **routed_error_responses(ANTHROPIC),
+        },
+    )
     def post(self, request: Request) -> Response | StreamingHttpResponse:
         check_body_size(request)
         serializer = MessagesRequestSerializer(data=request.data)

@@ -10,26 +10,34 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import status as http
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from agents.models import Agent
 from routing.api import errors
-from routing.api.auth import ApiKeyAuthentication
+from routing.api.base import ControlPlaneAPIView
 from routing.api.control_serializers import (
+    AgentModelEndedOutput,
     AgentModelInput,
+    AgentModelSetOutput,
     EndInput,
     ForceLocalInput,
+    ForceLocalStateOutput,
+    StatusOutput,
     StatusQuery,
+    StrategyOverrideEndedOutput,
     StrategyOverrideEndInput,
     StrategyOverrideInput,
+    StrategyOverrideSetOutput,
+    StrategyStateOutput,
     TaskIdInput,
+    TaskRoutingEndedOutput,
     TaskRoutingInput,
+    TaskRoutingSetOutput,
 )
-from routing.api.permissions import RolePermission
+from routing.api.schema import error_responses, extend_schema
 from routing.choices import ApiScope, ChangeSource
 from routing.roles import ADMIN, OPERATOR, VIEWER
 from routing.selectors import (
@@ -59,20 +67,15 @@ MSG_NO_AGENT_MODEL_OVERRIDE = "No model override is in force for agent '{agent}'
 MSG_NO_TASK_OVERRIDE = "No override is in force for task '{task_id}'."
 
 
-class ControlView(APIView):
-    authentication_classes = [SessionAuthentication, ApiKeyAuthentication]
-    permission_classes = [RolePermission]
+TAG = "control"
+REASON_PARAMETER = OpenApiParameter(
+    "reason", str, description="Why (kept in the change log); may also be sent in the body."
+)
+
+
+class ControlView(ControlPlaneAPIView):
     read_role = VIEWER
     write_role = OPERATOR
-
-    def get_authenticate_header(self, request: Request) -> str | None:
-        # DRF asks only the first authenticator, and SessionAuthentication has no
-        # WWW-Authenticate scheme, which would turn "not logged in" into a 403.
-        for authenticator in self.get_authenticators():
-            header = authenticator.authenticate_header(request)
-            if header:
-                return header
-        return None
 
 
 def _validated(serializer_class: type, data: Any) -> dict[str, Any]:
@@ -111,9 +114,30 @@ class StrategyView(ControlView):
 
     required_scope = ApiScope.STATUS.value
 
+    @extend_schema(
+        tags=[TAG],
+        summary="The strategy in force and its overrides",
+        description="Viewers, and API keys with the 'status' scope.",
+        responses={200: StrategyStateOutput, **error_responses(401, 403)},
+    )
     def get(self, request: Request) -> Response:
         return Response(strategy_state(timezone.now()))
 
+    @extend_schema(
+        tags=[TAG],
+        summary="Set a time-limited strategy override",
+        description="Global, or for one agent; it reverts by itself when it expires. "
+        "Operators. Writes a change-log entry.",
+        request=StrategyOverrideInput,
+        examples=[
+            OpenApiExample(
+                "Save money for two hours",
+                value={"strategy": "cost_optimized", "duration": "2h", "reason": "Month end"},
+                request_only=True,
+            )
+        ],
+        responses={201: StrategyOverrideSetOutput, **error_responses(400, 401, 403)},
+    )
     def post(self, request: Request) -> Response:
         data = _validated(StrategyOverrideInput, request.data)
         now = timezone.now()
@@ -134,6 +158,24 @@ class StrategyView(ControlView):
 class StrategyOverrideView(ControlView):
     """DELETE: end the global (or ?agent=) strategy override early."""
 
+    @extend_schema(
+        tags=[TAG],
+        summary="End a strategy override early",
+        description="The global override, or an agent's with `agent`. Operators.",
+        parameters=[
+            OpenApiParameter(
+                "agent", str, description="An agent key; without it, the global override."
+            ),
+            REASON_PARAMETER,
+        ],
+        request=None,
+        responses={
+            200: StrategyOverrideEndedOutput,
+            **error_responses(
+                400, 401, 403, 404, notes={404: "not_found: no such override is in force."}
+            ),
+        },
+    )
     def delete(self, request: Request) -> Response:
         data = _validated(StrategyOverrideEndInput, _merged(request))
         agent = data.get("agent")
@@ -155,6 +197,18 @@ class StrategyOverrideView(ControlView):
 class AgentModelView(ControlView):
     """POST: pin the agent to a model (optionally for a while). DELETE: end the pin."""
 
+    @extend_schema(
+        tags=[TAG],
+        summary="Pin an agent to a model",
+        description="Optionally for a while (`duration`). Operators.",
+        request=AgentModelInput,
+        responses={
+            201: AgentModelSetOutput,
+            **error_responses(
+                400, 401, 403, 404, notes={404: "unknown_agent: no agent has this key."}
+            ),
+        },
+    )
     def post(self, request: Request, agent: str) -> Response:
         target = _agent_or_404(agent)
         data = _validated(AgentModelInput, request.data)
@@ -174,6 +228,23 @@ class AgentModelView(ControlView):
         }
         return Response(body, status=http.HTTP_201_CREATED)
 
+    @extend_schema(
+        tags=[TAG],
+        summary="End an agent's model pin",
+        description="Operators.",
+        parameters=[REASON_PARAMETER],
+        request=None,
+        responses={
+            200: AgentModelEndedOutput,
+            **error_responses(
+                400,
+                401,
+                403,
+                404,
+                notes={404: "unknown_agent, or not_found: no model override is in force."},
+            ),
+        },
+    )
     def delete(self, request: Request, agent: str) -> Response:
         target = _agent_or_404(agent)
         data = _validated(EndInput, _merged(request))
@@ -198,6 +269,14 @@ class AgentModelView(ControlView):
 class TaskRoutingView(ControlView):
     """POST: force a task id onto a model (optionally for a while). DELETE: end it."""
 
+    @extend_schema(
+        tags=[TAG],
+        summary="Force a task onto a model",
+        description="Requests carrying this task id go to `force_model`, optionally for a "
+        "while. Operators.",
+        request=TaskRoutingInput,
+        responses={201: TaskRoutingSetOutput, **error_responses(400, 401, 403)},
+    )
     def post(self, request: Request, task_id: str) -> Response:
         task_id = _task_id(task_id)
         data = _validated(TaskRoutingInput, request.data)
@@ -215,6 +294,19 @@ class TaskRoutingView(ControlView):
         body = task_override_state(task_id, now) | {"override": describe_task_override(override)}
         return Response(body, status=http.HTTP_201_CREATED)
 
+    @extend_schema(
+        tags=[TAG],
+        summary="End a task override",
+        description="Operators.",
+        parameters=[REASON_PARAMETER],
+        request=None,
+        responses={
+            200: TaskRoutingEndedOutput,
+            **error_responses(
+                400, 401, 403, 404, notes={404: "not_found: no override is in force."}
+            ),
+        },
+    )
     def delete(self, request: Request, task_id: str) -> Response:
         task_id = _task_id(task_id)
         data = _validated(EndInput, _merged(request))
@@ -239,6 +331,20 @@ class ForceLocalView(ControlView):
 
     write_role = ADMIN
 
+    @extend_schema(
+        tags=[TAG],
+        summary="Turn force-local mode on or off",
+        description="While on, every request goes to local models. Admins only.",
+        request=ForceLocalInput,
+        examples=[
+            OpenApiExample(
+                "Local only for the audit",
+                value={"enabled": True, "duration": "90m", "reason": "Data audit in progress"},
+                request_only=True,
+            )
+        ],
+        responses={200: ForceLocalStateOutput, **error_responses(400, 401, 403)},
+    )
     def post(self, request: Request) -> Response:
         data = _validated(ForceLocalInput, request.data)
         now = timezone.now()
@@ -259,6 +365,13 @@ class StatusView(ControlView):
 
     required_scope = ApiScope.STATUS.value
 
+    @extend_schema(
+        tags=[TAG],
+        summary="Status: strategy, overrides, force-local, budgets, a session",
+        description="Viewers, and API keys with the 'status' scope.",
+        parameters=[StatusQuery],
+        responses={200: StatusOutput, **error_responses(400, 401, 403)},
+    )
     def get(self, request: Request) -> Response:
         query = _validated(StatusQuery, request.query_params)
         return Response(status(timezone.now(), session_id=query.get("session_id")))

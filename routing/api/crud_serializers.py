@@ -277,6 +277,17 @@ class ApiKeySerializer(CleanModelSerializer):
         read_only_fields = ["last_used_at"]
 
 
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    """The answer to creating a key (documentation: the view adds `key` to the dict)."""
+
+    key = serializers.CharField(
+        read_only=True, help_text="The secret, sb_<prefix>_<secret>. Shown this once only."
+    )
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+
+
 class ApiKeyCreateSerializer(serializers.ModelSerializer):
     """The input of a new key; routing.services.api_key_create makes the secret."""
 

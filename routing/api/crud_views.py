@@ -8,15 +8,15 @@ the same transaction as the change, as the Django admin and the importer do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import models, transaction
 from django.db.models import ProtectedError, QuerySet, RestrictedError
 from django.http import Http404
+from drf_spectacular.utils import extend_schema_view
 from rest_framework import permissions, status, viewsets
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
-from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -24,10 +24,10 @@ from rest_framework.serializers import BaseSerializer
 from agents.models import Agent
 from routing.api import crud_serializers as s
 from routing.api import filters
-from routing.api.auth import ApiKeyAuthentication
+from routing.api.base import ControlPlaneGenericAPIView
 from routing.api.errors import INVALID_REQUEST, ApiError
 from routing.api.pagination import AuditCursorPagination, RegistryPagination
-from routing.api.permissions import RolePermission
+from routing.api.schema import error_responses, extend_schema
 from routing.choices import ChangeSource
 from routing.models import (
     ApiKey,
@@ -55,17 +55,108 @@ ANY_KEY = r".+"
 KEY_WITHOUT_SLASH = r"[^/]+"
 
 
-class ControlPlaneView(GenericAPIView):
-    """Authentication, roles and filters shared by every view in this module."""
+MSG_FILTER_400 = "invalid_request: a filter value is not valid (details.fields names it)."
+MSG_DESTROY_400 = "invalid_request: other rows still use this one (details.used_by names them)."
+MSG_CURSOR_404 = "not_found: the cursor is not valid."
 
-    authentication_classes = [SessionAuthentication, ApiKeyAuthentication]
-    permission_classes = [RolePermission]
+
+def registry_schema(
+    noun: str,
+    plural: str,
+    serializer: type[BaseSerializer],
+    *,
+    create_request: type[BaseSerializer] | None = None,
+    create_response: type[BaseSerializer] | None = None,
+    destroy: str = "Delete",
+    filtered: bool = True,
+    in_use_400: bool = True,
+) -> Callable[[type], type]:
+    """The OpenAPI description of a registry viewset: reads for viewers, writes for admins,
+    and each operation's errors."""
+    tag = "registry"
+    write = "Admins. Writes a change-log entry (give `reason` in the body to say why)."
+    list_errors = (400, 401, 403) if filtered else (401, 403)
+    destroy_errors = (400, 401, 403, 404) if in_use_400 else (401, 403, 404)
+    return extend_schema_view(
+        list=extend_schema(
+            tags=[tag],
+            summary=f"List {plural}",
+            description="Viewers. Paginated with `limit` and `offset`.",
+            responses={
+                200: serializer(many=True),
+                **error_responses(*list_errors, notes={400: MSG_FILTER_400}),
+            },
+        ),
+        retrieve=extend_schema(
+            tags=[tag],
+            summary=f"One {noun}",
+            description="Viewers.",
+            responses={200: serializer, **error_responses(401, 403, 404)},
+        ),
+        create=extend_schema(
+            tags=[tag],
+            summary=f"Create a {noun}",
+            description=write,
+            request=create_request or serializer,
+            responses={201: create_response or serializer, **error_responses(400, 401, 403)},
+        ),
+        update=extend_schema(
+            tags=[tag],
+            summary=f"Replace a {noun}",
+            description=write,
+            responses={200: serializer, **error_responses(400, 401, 403, 404)},
+        ),
+        partial_update=extend_schema(
+            tags=[tag],
+            summary=f"Change some fields of a {noun}",
+            description=write,
+            responses={200: serializer, **error_responses(400, 401, 403, 404)},
+        ),
+        destroy=extend_schema(
+            tags=[tag],
+            summary=f"{destroy} a {noun}",
+            description=write,
+            responses={
+                204: None,
+                **error_responses(*destroy_errors, notes={400: MSG_DESTROY_400}),
+            },
+        ),
+    )
+
+
+def audit_schema(
+    noun: str,
+    plural: str,
+    list_serializer: type[BaseSerializer],
+    detail_serializer: type[BaseSerializer],
+    detail_note: str = "",
+) -> Callable[[type], type]:
+    return extend_schema_view(
+        list=extend_schema(
+            tags=["audit"],
+            summary=f"List {plural}, newest first",
+            description="Viewers. Paged by cursor: follow `next` and `previous`; `limit` "
+            "sets the page size (at most 500).",
+            responses={
+                200: list_serializer(many=True),
+                **error_responses(
+                    400, 401, 403, 404, notes={400: MSG_FILTER_400, 404: MSG_CURSOR_404}
+                ),
+            },
+        ),
+        retrieve=extend_schema(
+            tags=["audit"],
+            summary=f"One {noun}",
+            description=f"Viewers.{detail_note}",
+            responses={200: detail_serializer, **error_responses(401, 403, 404)},
+        ),
+    )
+
+
+class ControlPlaneView(ControlPlaneGenericAPIView):
+    """Authentication and roles (routing.api.base), and the filters of this module."""
+
     filter_backends = [filters.QueryFilterBackend]
-
-    def get_authenticate_header(self, request: Request) -> str:
-        # DRF takes the challenge from the first authentication class; the session has
-        # none, which would turn "not logged in" into a 403. Anonymous requests get a 401.
-        return ApiKeyAuthentication().authenticate_header(request)
 
     def get_object(self) -> Any:
         # Django's Http404 (from get_object_or_404) reaches the envelope handler as itself,
@@ -167,6 +258,7 @@ class ChangeLoggedViewSet(ControlPlaneView, viewsets.ModelViewSet):
         return reason if isinstance(reason, str) else ""
 
 
+@registry_schema("provider", "providers", s.ProviderSerializer)
 class ProviderViewSet(ChangeLoggedViewSet):
     queryset = Provider.objects.all()
     serializer_class = s.ProviderSerializer
@@ -176,6 +268,7 @@ class ProviderViewSet(ChangeLoggedViewSet):
     change_log_type = "provider"
 
 
+@registry_schema("model", "models", s.LLMModelSerializer)
 class LLMModelViewSet(ChangeLoggedViewSet):
     queryset = LLMModel.objects.select_related("provider")
     serializer_class = s.LLMModelSerializer
@@ -185,6 +278,7 @@ class LLMModelViewSet(ChangeLoggedViewSet):
     change_log_type = "llmmodel"
 
 
+@registry_schema("agent", "agents", s.AgentSerializer, filtered=False)
 class AgentViewSet(ChangeLoggedViewSet):
     queryset = Agent.objects.select_related(
         "primary_model", "fallback_model", "local_alternative", "budget_mode_model"
@@ -195,6 +289,7 @@ class AgentViewSet(ChangeLoggedViewSet):
     change_log_type = "agent"
 
 
+@registry_schema("rule", "rules", s.RoutingRuleSerializer)
 class RoutingRuleViewSet(ChangeLoggedViewSet):
     queryset = RoutingRule.objects.select_related("agent", "model")
     serializer_class = s.RoutingRuleSerializer
@@ -205,6 +300,7 @@ class RoutingRuleViewSet(ChangeLoggedViewSet):
         return str(instance.pk)
 
 
+@registry_schema("strategy", "strategies", s.StrategySerializer, filtered=False)
 class StrategyViewSet(ChangeLoggedViewSet):
     queryset = Strategy.objects.all()
     serializer_class = s.StrategySerializer
@@ -213,6 +309,7 @@ class StrategyViewSet(ChangeLoggedViewSet):
     change_log_type = "strategy"
 
 
+@registry_schema("budget", "budgets", s.BudgetSerializer)
 class BudgetViewSet(ChangeLoggedViewSet):
     # id breaks ties: several agents' budgets share a scope and period.
     queryset = Budget.objects.select_related("agent", "provider", "model").order_by(
@@ -227,6 +324,15 @@ class BudgetViewSet(ChangeLoggedViewSet):
         return f"{instance.scope}:{instance.target_key or '*'}:{instance.period}"
 
 
+@registry_schema(
+    "API key",
+    "API keys",
+    s.ApiKeySerializer,
+    create_request=s.ApiKeyCreateSerializer,
+    create_response=s.ApiKeyCreatedSerializer,
+    destroy="Revoke",
+    in_use_400=False,
+)
 class ApiKeyViewSet(ChangeLoggedViewSet):
     """Create returns the secret once, under "key"; delete revokes (the row stays, so
     decisions still name their key)."""
@@ -259,6 +365,14 @@ class ApiKeyViewSet(ChangeLoggedViewSet):
         self.record("revoke", instance, before=before, after=self.snapshot(instance))
 
 
+@audit_schema(
+    "decision",
+    "decisions",
+    s.DecisionListSerializer,
+    s.DecisionDetailSerializer,
+    " Admins also get `prompt_full`, the whole prompt, when it was kept "
+    "(SWITCHBOARD_STORE_FULL_PROMPTS).",
+)
 class DecisionViewSet(ControlPlaneView, viewsets.ReadOnlyModelViewSet):
     """Newest first by cursor; the list leaves out the heavy columns (attempts, trace,
     features, prompts), which only the detail shows."""
@@ -286,6 +400,12 @@ class DecisionViewSet(ControlPlaneView, viewsets.ReadOnlyModelViewSet):
         return s.DecisionDetailSerializer
 
 
+@audit_schema(
+    "change-log entry",
+    "change-log entries",
+    s.ChangeLogEntrySerializer,
+    s.ChangeLogEntrySerializer,
+)
 class ChangeLogViewSet(ControlPlaneView, viewsets.ReadOnlyModelViewSet):
     queryset = ChangeLogEntry.objects.all()
     serializer_class = s.ChangeLogEntrySerializer

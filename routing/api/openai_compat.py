@@ -16,15 +16,17 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from agents.models import Agent
 from routing.api import errors
-from routing.api.auth import ApiKeyAuthentication, HasScope
-from routing.api.serializers import MessageSerializer
+from routing.api.base import ServiceAPIView
+from routing.api.schema import OPENAI, error_responses, extend_schema, routed_error_responses
+from routing.api.serializers import AttemptSerializer, MessageSerializer, TaskSerializer
 from routing.api.views import check_body_size
 from routing.engine.features import estimate_tokens
 from routing.execution.executor import Attempt, Execution, execute, provider_failure, target_for
@@ -74,9 +76,7 @@ def openai_error(
     return Response(body, status=status)
 
 
-class OpenAIView(APIView):
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [HasScope]
+class OpenAIView(ServiceAPIView):
     required_scope = "route"
 
     def handle_exception(self, exc: Exception) -> Response:
@@ -107,6 +107,89 @@ class ChatCompletionSerializer(serializers.Serializer):
     # Accepted for compatibility; Switchboard decides these itself.
     user = serializers.CharField(required=False)
     n = serializers.IntegerField(required=False, min_value=1, max_value=1)
+
+
+# -- documentation of the answers (the views build them as dicts) -------------------------
+
+TAG = "openai-compatible"
+HINT_PARAMETERS = [
+    OpenApiParameter(
+        "X-Switchboard-" + "-".join(part.capitalize() for part in name.split("_")),
+        str,
+        OpenApiParameter.HEADER,
+        description=f"Routing hint `{name}` (also accepted in the body's `metadata`).",
+    )
+    for name in HINT_HEADERS
+]
+
+
+class SwitchboardBlockSerializer(serializers.Serializer):
+    """What Switchboard decided, added to an OpenAI- or Anthropic-style answer."""
+
+    decision_id = serializers.UUIDField()
+    strategy = serializers.CharField()
+    chain = serializers.ListField(child=serializers.CharField())
+    attempts = AttemptSerializer(many=True)
+    cost_usd = serializers.FloatField()
+    usage_estimated = serializers.BooleanField()
+    cached = serializers.BooleanField()
+
+
+class ChatMessageOutput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=("assistant",))
+    content = serializers.CharField(allow_blank=True)
+
+
+class ChatChoiceOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    message = ChatMessageOutput()
+    finish_reason = serializers.CharField()
+
+
+class ChatUsageOutput(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+
+
+class ChatCompletionOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.ChoiceField(choices=("chat.completion",))
+    created = serializers.IntegerField()
+    model = serializers.CharField(help_text="The registry key of the model that answered.")
+    choices = ChatChoiceOutput(many=True)
+    usage = ChatUsageOutput()
+    switchboard = SwitchboardBlockSerializer()
+
+
+class ModelEntryOutput(serializers.Serializer):
+    id = serializers.CharField(help_text='"auto", a model key or an agent key.')
+    object = serializers.ChoiceField(choices=("model",))
+    created = serializers.IntegerField()
+    owned_by = serializers.CharField()
+
+
+class ModelListOutput(serializers.Serializer):
+    object = serializers.ChoiceField(choices=("list",))
+    data = ModelEntryOutput(many=True)
+
+
+class EmbeddingOutput(serializers.Serializer):
+    object = serializers.ChoiceField(choices=("embedding",))
+    index = serializers.IntegerField()
+    embedding = serializers.ListField(child=serializers.FloatField())
+
+
+class EmbeddingUsageOutput(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+
+
+class EmbeddingListOutput(serializers.Serializer):
+    object = serializers.ChoiceField(choices=("list",))
+    data = EmbeddingOutput(many=True)
+    model = serializers.CharField()
+    usage = EmbeddingUsageOutput()
 
 
 def routing_hints(request: Request, metadata: Mapping[str, str]) -> dict[str, str]:
@@ -159,14 +242,14 @@ def route_body(data: Mapping[str, Any], hints: Mapping[str, str]) -> dict[str, A
     if hints.get("task_id"):
         task["id"] = hints["task_id"]
     if hints.get("complexity"):
-        value = hints["complexity"]
-        task["complexity"] = int(value) if value.isdigit() else value
+        task["complexity"] = _number_or_word(hints["complexity"])
     if hints.get("tags"):
         task["tags"] = [t.strip() for t in hints["tags"].split(",") if t.strip()]
     if task:
         body["task"] = task
     if hints.get("session_id"):
         body["session_id"] = hints["session_id"]
+    _check_hints(body, hints)
     max_tokens = data.get("max_completion_tokens") or data.get("max_tokens")
     if max_tokens:
         body["max_tokens"] = max_tokens
@@ -178,6 +261,37 @@ def route_body(data: Mapping[str, Any], hints: Mapping[str, str]) -> dict[str, A
     if schema is not None:
         body["response_schema"] = schema
     return body
+
+
+def _number_or_word(value: str) -> int | str:
+    try:
+        return int(value)
+    except ValueError:  # a word ("simple"), or no number at all ("²"): the check says
+        return value
+
+
+MSG_BAD_HINT = (
+    "A routing hint (an X-Switchboard-* header or a metadata entry) is not valid; "
+    "see details.fields."
+)
+# The task fields of /api/route, by the name of the hint that sets them.
+TASK_FIELD_HINTS = {"id": "task_id", "type": "task_type"}
+HINT_LIMITS = {"agent": 64, "session_id": 200}  # as POST /api/route holds them
+
+
+def _check_hints(body: Mapping[str, Any], hints: Mapping[str, str]) -> None:
+    """The hints hold what POST /api/route would let through: its task fields, and its
+    lengths of agent and session id. A 400 names each wrong hint."""
+    problems: dict[str, Any] = {}
+    task = TaskSerializer(data=body.get("task", {}))
+    if not task.is_valid():
+        problems.update({TASK_FIELD_HINTS.get(k, k): v for k, v in task.errors.items()})
+    for name, limit in HINT_LIMITS.items():
+        value = hints.get(name) or ""
+        if len(value) > limit:
+            problems[name] = [f"Ensure this field has no more than {limit} characters."]
+    if problems:
+        raise errors.ApiError(errors.INVALID_REQUEST, MSG_BAD_HINT, {"fields": problems})
 
 
 def _completion_id(decision_id: Any) -> str:
@@ -207,6 +321,34 @@ def switchboard_block(prepared: Any, run: Execution) -> dict[str, Any]:
 
 
 class ChatCompletionsView(OpenAIView):
+    @extend_schema(
+        tags=[TAG],
+        summary="Chat completions (OpenAI-compatible)",
+        operation_id="v1_chat_completions_create",
+        description='`model` is "auto", an agent key or a model key; Switchboard decides '
+        "the rest, as POST /api/route does. With `stream`: server-sent events in OpenAI's "
+        "chunk format, ending with `data: [DONE]`. Errors are OpenAI error objects.",
+        request=ChatCompletionSerializer,
+        examples=[
+            OpenApiExample(
+                "Let Switchboard choose",
+                value={
+                    "model": "auto",
+                    "messages": [{"role": "user", "content": "Say hello to the team"}],
+                    "metadata": {"task_type": "summarization", "complexity": "simple"},
+                },
+                request_only=True,
+            )
+        ],
+        parameters=HINT_PARAMETERS,
+        responses={
+            (200, "application/json"): ChatCompletionOutput,
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR, description="With `stream`: `data: {chunk}` events."
+            ),
+            **routed_error_responses(OPENAI),
+        },
+    )
     def post(self, request: Request) -> Response | StreamingHttpResponse:
         check_body_size(request)
         serializer = ChatCompletionSerializer(data=request.data)
@@ -336,6 +478,14 @@ def _sse_events(
 class ModelsView(OpenAIView):
     required_scope = "route"
 
+    @extend_schema(
+        tags=[TAG],
+        summary="List models (OpenAI-compatible)",
+        operation_id="v1_models_list",
+        description='"auto", the enabled registry models and the agents: each is a valid '
+        "`model` for the other /v1 endpoints.",
+        responses={200: ModelListOutput, **error_responses(401, 403, family=OPENAI)},
+    )
     def get(self, request: Request) -> Response:
         snapshot = current_snapshot()
         data = [{"id": "auto", "object": "model", "created": 0, "owned_by": "switchboard"}]
@@ -373,6 +523,20 @@ class EmbeddingsView(OpenAIView):
     """Always a local embedding model (seed 003: never pay for embeddings). With none
     available: a clear error, and no cloud call."""
 
+    @extend_schema(
+        tags=[TAG],
+        summary="Embeddings (OpenAI-compatible)",
+        operation_id="v1_embeddings_create",
+        description="Always answered by a local embedding model; with none available, an "
+        "error and no cloud call.",
+        request=EmbeddingsSerializer,
+        examples=[
+            OpenApiExample(
+                "Two texts", value={"model": "auto", "input": ["hello", "world"]}, request_only=True
+            )
+        ],
+        responses={200: EmbeddingListOutput, **routed_error_responses(OPENAI)},
+    )
     def post(self, request: Request) -> Response:
         check_body_size(request)
         serializer = EmbeddingsSerializer(data=request.data)

@@ -1,5 +1,9 @@
 """Dashboard URLs: overview pages."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from routing.dashboard import overview_views
+
+urlpatterns = [
+    path("", overview_views.overview_page, name="overview"),
+]

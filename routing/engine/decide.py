@@ -62,12 +62,14 @@ def _extract_features(run: Run) -> None:
         return
     tokens = feat.estimate_tokens(req.text)
     asked = req.task_text if req.task_text is not None else req.text
+    complexity, source = None, "inferred"
     if req.complexity is not None:
-        complexity = feat.complexity_from_given(req.complexity)
-        source = "given"
-    else:
+        try:
+            complexity, source = feat.complexity_from_given(req.complexity), "given"
+        except ValueError as exc:  # the APIs refuse such values; a replay or a script may not
+            run.errors.append(f"complexity {req.complexity!r} ignored: {exc}")
+    if complexity is None:
         complexity = feat.classify_complexity(asked, feat.estimate_tokens(asked))
-        source = "inferred"
     given_type = (req.task_type or "").strip()
     task_type = feat.normalize_task_type(given_type) if given_type else feat.infer_task_type(asked)
     findings = scan_pii(req.text)

@@ -1,0 +1,62 @@
+"""The overview page: spend, budgets, fallbacks, privacy, strategies, latency and the
+fallback tax over the last 7 or 30 days, polled by htmx every 30 seconds.
+
+The first paint and every refresh share one source: the `charts` partial of
+dashboard/overview.html, rendered alone when htmx asks for it.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET
+from django_htmx.middleware import HtmxDetails
+
+from routing.charts import overview_panels, pii_to_cloud_panel
+from routing.roles import VIEWER, has_role
+from routing.selectors.overview import DEFAULT_WINDOW_DAYS, WINDOW_DAYS, overview
+
+TEMPLATE = "dashboard/overview.html"
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _require_viewer(request: HttpRequest) -> None:
+    if not has_role(request.user, VIEWER):
+        raise PermissionDenied
+
+
+class WindowForm(forms.Form):
+    days = forms.TypedChoiceField(
+        choices=[(d, f"{d} days") for d in WINDOW_DAYS],
+        coerce=int,
+        required=False,
+        empty_value=DEFAULT_WINDOW_DAYS,
+    )
+
+
+@require_GET
+@login_required
+def overview_page(request: HtmxHttpRequest) -> HttpResponse:
+    _require_viewer(request)
+    form = WindowForm(request.GET)
+    days = form.cleaned_data["days"] if form.is_valid() else DEFAULT_WINDOW_DAYS
+    data = overview(days, timezone.now())
+    context = {
+        "overview": data,
+        "window_days": WINDOW_DAYS,
+        "headline": pii_to_cloud_panel(data),
+        "panels": overview_panels(data),
+    }
+    # A history restore asks for the whole page, even though it comes from htmx.
+    partial = request.htmx and not request.htmx.history_restore_request
+    response = render(request, f"{TEMPLATE}#charts" if partial else TEMPLATE, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
