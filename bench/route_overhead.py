@@ -935,7 +935,7 @@ def parse_endpoints(value: str) -> list[Endpoint]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument(
         "--endpoints",
         type=parse_endpoints,

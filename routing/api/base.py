@@ -76,8 +76,7 @@ class ControlPlaneGenericAPIView(ControlPlaneAuthMixin, GenericAPIView):
 
 
 class ServiceAPIView(ApiViewMixin, APIView):
-    """Services only: an API key holding `required_scope` (staff sessions pass HasScope
-    too, but only API keys authenticate here, so in practice: keys)."""
+    """Services only: an API key holding `required_scope` (no session is consulted)."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasScope]

@@ -22,7 +22,6 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from agents.models import Agent
 from routing.api import errors
 from routing.api.base import ServiceAPIView
 from routing.api.schema import OPENAI, error_responses, extend_schema, routed_error_responses
@@ -31,7 +30,6 @@ from routing.api.views import check_body_size
 from routing.engine.features import estimate_tokens
 from routing.execution.executor import Attempt, Execution, execute, provider_failure, target_for
 from routing.execution.streaming import stream_chain
-from routing.models import LLMModel
 from routing.providers import ProviderError, embed
 from routing.services.route import all_failed, finish, prepare, public_attempt
 from routing.snapshot import current_snapshot
@@ -224,9 +222,10 @@ def route_body(data: Mapping[str, Any], hints: Mapping[str, str]) -> dict[str, A
     body: dict[str, Any] = {"messages": data["messages"]}
     model = data["model"]
     if model != "auto":
-        if Agent.objects.filter(key=model).exists():
+        snapshot = current_snapshot()  # cached per config version: no query here
+        if model in snapshot.agents:
             body["agent"] = model
-        elif LLMModel.objects.filter(key=model).exists():
+        elif model in snapshot.models:
             body["model"] = model
         else:
             raise errors.ApiError(
@@ -560,11 +559,12 @@ class EmbeddingsView(OpenAIView):
         row = finish(prepared, run)
         if vectors is None or run.answer is None:
             raise all_failed(prepared, run, row)
+        encode = _base64 if serializer.validated_data.get("encoding_format") == "base64" else list
         return Response(
             {
                 "object": "list",
                 "data": [
-                    {"object": "embedding", "index": i, "embedding": v}
+                    {"object": "embedding", "index": i, "embedding": encode(v)}
                     for i, v in enumerate(vectors)
                 ],
                 "model": run.answer.model,

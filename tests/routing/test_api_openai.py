@@ -17,6 +17,7 @@ from django.db import OperationalError
 from routing.api import errors
 from routing.models import Decision, SpendLedger
 from routing.services import api_key_create
+from routing.snapshot import clear_snapshot_cache
 from tests.fake_upstream import FakeUpstream
 from tests.upstream_registry import add_model
 
@@ -88,6 +89,7 @@ def test_errors_are_openai_error_objects_with_our_codes(registry, sdk) -> None:
     assert not_found.value.body["code"] == errors.UNKNOWN_MODEL
 
     add_model(registry, "local-a", "local", "llama3@status=500")
+    clear_snapshot_cache()  # factories write rows directly, without a config revision bump
     with pytest.raises(openai.APIStatusError) as failed:
         sdk.chat.completions.create(model="auto", messages=HELLO)
     assert failed.value.status_code == 502
