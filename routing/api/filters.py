@@ -35,7 +35,8 @@ class QueryFilter(serializers.Serializer):
     """The base: subclasses declare optional fields and say how each narrows a queryset."""
 
     def narrow(self, queryset: QuerySet[Any], params: dict[str, Any]) -> QuerySet[Any]:
-        raise NotImplementedError
+        # Every subclass says how it narrows; a missing one is a programming error.
+        raise TypeError(f"{type(self).__name__} must define narrow()")
 
 
 class QueryFilterBackend(BaseFilterBackend):
