@@ -702,3 +702,18 @@ def test_entries_written_by_each_override_service_show_on_the_change_log(
     assert "agent_model_override.set" in page
     assert "task_override.set" in page
     assert "<ins>t-9</ins>" in page
+
+
+def test_a_user_without_a_role_gets_a_page_that_says_what_to_do(db: None) -> None:
+    from django.test import Client
+
+    from tests.factories import make_user
+
+    browser = Client()
+    browser.force_login(make_user(role=None))
+
+    response = browser.get("/control")
+
+    assert response.status_code == 403
+    assert b"has no role yet" in response.content
+    assert b"Log out" in response.content
