@@ -125,8 +125,8 @@ def _usd(value: Decimal | float | None) -> float:
     return round(float(value or 0), 6)
 
 
-def _cloud_model_keys() -> QuerySet[LLMModel]:
-    return LLMModel.objects.filter(type=ModelType.CLOUD).values("key")
+def _local_model_keys() -> QuerySet[LLMModel]:
+    return LLMModel.objects.filter(type=ModelType.LOCAL).values("key")
 
 
 _HAS_PII = ~Q(pii_types=[])
@@ -248,7 +248,8 @@ def privacy_series(window: OverviewWindow, *, cap: int = PII_SCAN_CAP) -> dict[s
 
     Two queries. The daily counts are one conditional aggregate; "PII to a cloud model"
     joins the registry's model type through a subquery on `model_used` (a decision
-    records `model_used` only when that model answered). The PII types are a JSON list,
+    records `model_used` only when that model answered; any answering model not known to
+    be local counts). The PII types are a JSON list,
     counted in Python over the window's `cap` most recent decisions with PII (the
     partial index `decision_with_pii` keeps that scan short).
     Rollup swap: per-day counts plus per-day (PII type) counts."""
@@ -260,8 +261,13 @@ def privacy_series(window: OverviewWindow, *, cap: int = PII_SCAN_CAP) -> dict[s
             with_pii=Count("id", filter=_HAS_PII),
             forced_local=Count("id", filter=Q(local_only=True)),
             refused=Count("id", filter=Q(outcome=DecisionOutcome.REFUSED) & local_or_pii),
+            # Counted as "not known to be local", so a cloud model since deleted or
+            # renamed in the registry still shows up here.
             pii_to_cloud=Count(
-                "id", filter=_HAS_PII & Q(model_used__in=Subquery(_cloud_model_keys()))
+                "id",
+                filter=_HAS_PII
+                & ~Q(model_used="")
+                & ~Q(model_used__in=Subquery(_local_model_keys())),
             ),
         )
         .order_by()

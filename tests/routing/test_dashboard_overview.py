@@ -448,3 +448,18 @@ def test_the_partial_costs_a_fixed_number_of_queries(
         response = web.get("/", HTTP_HX_REQUEST="true")
 
     assert response.status_code == 200
+
+
+def test_pii_answered_by_a_model_no_longer_in_the_registry_counts_as_reaching_the_cloud(
+    db: None,
+) -> None:
+    from django.utils import timezone
+
+    from routing.selectors.overview import overview_window, privacy_series
+    from tests.factories import make_decision
+
+    make_decision(pii_types=["email"], model_used="deleted-cloud-model", created_at=timezone.now())
+
+    series = privacy_series(overview_window(7, timezone.now()))
+
+    assert series["pii_to_cloud_total"] == 1
