@@ -35,6 +35,8 @@ from routing.api.base import ServiceAPIView
 from routing.api.openai_compat import (
     HINT_PARAMETERS,
     SwitchboardBlockSerializer,
+    decision_headers,
+    event_stream,
     route_body,
     routing_hints,
     switchboard_block,
@@ -42,9 +44,15 @@ from routing.api.openai_compat import (
 from routing.api.schema import ANTHROPIC, extend_schema, routed_error_responses
 from routing.api.views import check_body_size
 from routing.engine.features import estimate_tokens, messages_text
-from routing.execution.executor import Execution, execute
-from routing.execution.streaming import stream_chain
-from routing.services.route import Prepared, all_failed, finish, prepare
+from routing.execution.executor import Execution
+from routing.services.route import (
+    Prepared,
+    all_failed,
+    execute_prepared,
+    finish,
+    prepare,
+    start_stream,
+)
 
 STREAM_FAILED = "stream_failed"
 ERROR_TYPES = {
@@ -331,14 +339,7 @@ class MessagesView(AnthropicView):
         scanner = StopScanner(data.get("stop_sequences") or ())
         if data["stream"]:
             return self._stream(prepared, body, scanner)
-        run = execute(
-            prepared.decision,
-            prepared.snapshot,
-            prepared.messages,
-            max_tokens=body.get("max_tokens"),
-            temperature=body.get("temperature"),
-            use_cache=body.get("cache", True),
-        )
+        run = execute_prepared(prepared)
         text = ""
         if run.answer is not None:
             text = scanner.feed(run.text)
@@ -359,36 +360,14 @@ class MessagesView(AnthropicView):
                 "switchboard": switchboard_block(prepared, run),
             }
         )
-        response["X-Switchboard-Model"] = run.answer.model
-        response["X-Switchboard-Decision-Id"] = str(prepared.decision_id)
-        return response
+        return decision_headers(response, prepared, run)
 
     def _stream(
         self, prepared: Prepared, body: Mapping[str, Any], scanner: StopScanner
     ) -> StreamingHttpResponse:
-        run = Execution()
-        pieces = stream_chain(
-            prepared.decision,
-            prepared.snapshot,
-            prepared.messages,
-            run,
-            max_tokens=body.get("max_tokens"),
-            temperature=body.get("temperature"),
-        )
-        # Run the chain up to the first content before answering: if every model fails
-        # first, the client gets a plain 502 with the attempt log, not a broken stream.
-        first = next(pieces, None)
-        if first is None:
-            row = finish(prepared, run)
-            raise all_failed(prepared, run, row)
+        run, first, pieces = start_stream(prepared)
         events = _sse_events(prepared, run, first, pieces, scanner, body["max_tokens"])
-        response = StreamingHttpResponse(events, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        assert run.answer is not None
-        response["X-Switchboard-Model"] = run.answer.model
-        response["X-Switchboard-Decision-Id"] = str(prepared.decision_id)
-        return response
+        return decision_headers(event_stream(events), prepared, run)
 
 
 def _sse(event: str, payload: Mapping[str, Any]) -> bytes:

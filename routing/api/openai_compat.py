@@ -28,10 +28,16 @@ from routing.api.schema import OPENAI, error_responses, extend_schema, routed_er
 from routing.api.serializers import AttemptSerializer, MessageSerializer, TaskSerializer
 from routing.api.views import check_body_size
 from routing.engine.features import estimate_tokens
-from routing.execution.executor import Attempt, Execution, execute, provider_failure, target_for
-from routing.execution.streaming import stream_chain
+from routing.execution.executor import Attempt, Execution, provider_failure, target_for
 from routing.providers import ProviderError, embed
-from routing.services.route import all_failed, finish, prepare, public_attempt
+from routing.services.route import (
+    all_failed,
+    execute_prepared,
+    finish,
+    prepare,
+    public_attempt,
+    start_stream,
+)
 from routing.snapshot import current_snapshot
 
 HINT_HEADERS = {
@@ -357,15 +363,7 @@ class ChatCompletionsView(OpenAIView):
         prepared = prepare(body, api_key=request.auth)
         if data["stream"]:
             return self._stream(prepared, body, data)
-        run = execute(
-            prepared.decision,
-            prepared.snapshot,
-            prepared.messages,
-            schema=body.get("response_schema"),
-            max_tokens=body.get("max_tokens"),
-            temperature=body.get("temperature"),
-            use_cache=body.get("cache", True),
-        )
+        run = execute_prepared(prepared)
         row = finish(prepared, run)
         if run.answer is None:
             raise all_failed(prepared, run, row)
@@ -387,35 +385,29 @@ class ChatCompletionsView(OpenAIView):
                 "switchboard": switchboard_block(prepared, run),
             }
         )
-        response["X-Switchboard-Model"] = run.answer.model
-        response["X-Switchboard-Decision-Id"] = str(prepared.decision_id)
-        return response
+        return decision_headers(response, prepared, run)
 
     def _stream(self, prepared: Any, body: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
-        run = Execution()
-        pieces = stream_chain(
-            prepared.decision,
-            prepared.snapshot,
-            prepared.messages,
-            run,
-            max_tokens=body.get("max_tokens"),
-            temperature=body.get("temperature"),
-        )
-        # Run the chain up to the first content before answering: if every model fails
-        # first, the client gets a plain 502 with the attempt log, not a broken stream.
-        first = next(pieces, None)
-        if first is None:
-            row = finish(prepared, run)
-            raise all_failed(prepared, run, row)
+        run, first, pieces = start_stream(prepared)
         include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
         events = _sse_events(prepared, run, first, pieces, include_usage)
-        response = StreamingHttpResponse(events, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        assert run.answer is not None
-        response["X-Switchboard-Model"] = run.answer.model
-        response["X-Switchboard-Decision-Id"] = str(prepared.decision_id)
-        return response
+        return decision_headers(event_stream(events), prepared, run)
+
+
+def decision_headers(response: Any, prepared: Any, run: Execution) -> Any:
+    """Name the answering model and the audit row in the response headers."""
+    assert run.answer is not None
+    response["X-Switchboard-Model"] = run.answer.model
+    response["X-Switchboard-Decision-Id"] = str(prepared.decision_id)
+    return response
+
+
+def event_stream(events: Iterator[bytes]) -> StreamingHttpResponse:
+    """A server-sent-events response that proxies do not buffer."""
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
 
 
 def _sse(payload: Mapping[str, Any] | str) -> bytes:

@@ -9,7 +9,7 @@ same two halves, streaming or not.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,7 @@ from routing.engine import Decision, RouteRequest, Snapshot, decide
 from routing.engine.features import messages_text
 from routing.engine.replay import decision_inputs
 from routing.execution.executor import Execution, execute
+from routing.execution.streaming import stream_chain
 from routing.models import ApiKey
 from routing.models import Decision as DecisionRow
 from routing.services.decisions import Outcome, decision_record
@@ -172,6 +173,40 @@ def all_failed(prepared: Prepared, run: Execution, row: DecisionRow) -> errors.A
     )
 
 
+def execute_prepared(prepared: Prepared) -> Execution:
+    """Call the chain with the request's own parameters (not streamed)."""
+    body = prepared.body
+    return execute(
+        prepared.decision,
+        prepared.snapshot,
+        prepared.messages,
+        schema=body.get("response_schema"),
+        max_tokens=body.get("max_tokens"),
+        temperature=body.get("temperature"),
+        use_cache=body.get("cache", True),
+    )
+
+
+def start_stream(prepared: Prepared) -> tuple[Execution, str, Iterator[str]]:
+    """Run the chain up to the first content before answering: if every model fails
+    first, the client gets a plain 502 with the attempt log, not a broken stream.
+    Returns the execution record, the first piece, and the rest of the stream."""
+    run = Execution()
+    pieces = stream_chain(
+        prepared.decision,
+        prepared.snapshot,
+        prepared.messages,
+        run,
+        max_tokens=prepared.body.get("max_tokens"),
+        temperature=prepared.body.get("temperature"),
+    )
+    first = next(pieces, None)
+    if first is None:
+        row = finish(prepared, run)
+        raise all_failed(prepared, run, row)
+    return run, first, pieces
+
+
 def route(body: Mapping[str, Any], *, api_key: ApiKey | None) -> dict[str, Any]:
     prepared = prepare(body, api_key=api_key)
     decision = prepared.decision
@@ -182,15 +217,7 @@ def route(body: Mapping[str, Any], *, api_key: ApiKey | None) -> dict[str, Any]:
             "dry_run": True,
             "decision": decision_summary(decision),
         }
-    run = execute(
-        decision,
-        prepared.snapshot,
-        prepared.messages,
-        schema=body.get("response_schema"),
-        max_tokens=body.get("max_tokens"),
-        temperature=body.get("temperature"),
-        use_cache=body.get("cache", True),
-    )
+    run = execute_prepared(prepared)
     row = finish(prepared, run)
     if run.answer is None:
         raise all_failed(prepared, run, row)
