@@ -9,6 +9,7 @@ from routing.models.controls import (
     StrategyOverride,
     TaskOverride,
 )
+from routing.models.jobs import BatchItem, BatchJob, BatchStatus, ModelHealth
 from routing.models.keys import ApiKey
 from routing.models.policy import (
     EnvironmentProfile,
@@ -24,6 +25,9 @@ from routing.models.registry import FallbackStep, LLMModel, Provider, TaskRoute
 __all__ = [
     "AgentModelOverride",
     "ApiKey",
+    "BatchItem",
+    "BatchJob",
+    "BatchStatus",
     "Budget",
     "ChangeLogEntry",
     "ConfigRevision",
@@ -35,6 +39,7 @@ __all__ = [
     "ExperimentVariant",
     "FallbackStep",
     "LLMModel",
+    "ModelHealth",
     "Provider",
     "RoutingFactor",
     "RoutingRule",
