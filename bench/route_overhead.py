@@ -58,14 +58,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import platform
-import re
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -83,15 +78,31 @@ import psycopg
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
-HOST = "127.0.0.1"
+if str(ROOT) not in sys.path:  # run as a script from any directory
+    sys.path.insert(0, str(ROOT))
+
+from bench import _harness  # noqa: E402
+from bench._harness import (  # noqa: E402
+    HOST,
+    PG_ADMIN,
+    ServerLog,
+    bench_env,
+    cpu_delta,
+    cpu_of,
+    load_average,
+    pct,
+    pg_url,
+    proc_children,
+    proc_cpu_s,
+    proc_status_kib,
+    start_gunicorn,
+    stop,
+)
+
 DB_NAME = "switchboard_bench"
-PG_ADMIN = f"postgresql://postgres@{HOST}:5432/postgres"
-PG_BENCH = f"postgresql://postgres@{HOST}:5432/{DB_NAME}"
+PG_BENCH = pg_url(DB_NAME)
 REDIS_URL = f"redis://{HOST}:6379/15"
 CLOUD_KEY_ENV = "BENCH_CLOUD_API_KEY"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 CONCURRENCY = (1, 32)
 WARMUP_S = 2.0
 AGENT = "support_agent"
@@ -217,100 +228,15 @@ fallback_chain: [bench-ollama, bench-openai]
 """
 
 
-# -- /proc ------------------------------------------------------------------------------------
-
-
-def proc_cpu_s(pid: int) -> float | None:
-    """utime + stime of one process, in seconds (None once it is gone)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of stat(5)
-
-
-def proc_children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def proc_status_kib(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def cpu_of(pids: list[int]) -> dict[int, float]:
-    return {pid: cpu for pid in pids if (cpu := proc_cpu_s(pid)) is not None}
-
-
-def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU used between two readings; a process born in between counts from zero."""
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
-
-
-def load_average() -> str:
-    one, five, _ = os.getloadavg()
-    return f"{one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
-
-
 # -- processes ----------------------------------------------------------------------------------
 
 
-def bench_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "DJANGO_"))}
-    env.update(
-        DATABASE_URL=f"postgres://postgres@{HOST}:5432/{DB_NAME}",
-        REDIS_URL=REDIS_URL,
-        SECRET_KEY=secrets.token_urlsafe(50),
-        DEBUG="false",
-        ALLOWED_HOSTS=HOST,
-        DJANGO_SETTINGS_MODULE="controlplane.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    env[CLOUD_KEY_ENV] = "sk-bench-not-a-real-key"
-    env.update(extra or {})
-    return env
-
-
-def run(args: list[str], env: dict[str, str], *, timeout: float = 120) -> str:
-    done = subprocess.run(
-        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[:3])} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
-def stop(proc: subprocess.Popen[Any] | None, *, grace: float = 5.0) -> None:
-    """SIGTERM our own process (group), then SIGKILL it if it lingers."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=grace)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=grace)
-
-
 def reset_database() -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    _harness.reset_database(DB_NAME)
 
 
 def drop_database() -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    _harness.drop_database(DB_NAME)
 
 
 class PostgresCpu:
@@ -349,68 +275,12 @@ class PostgresCpu:
 
 def start_upstream(workdir: Path) -> tuple[subprocess.Popen[str], str, Path]:
     capture = workdir / "upstream_request.json"
-    proc = subprocess.Popen(
-        [PYTHON, "-c", UPSTREAM_CODE, str(capture)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=(workdir / "upstream.log").open("w"),
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http://127.0.0.1:"):
-        stop(proc)
-        raise RuntimeError(f"the fake upstream did not start: {url!r}")
+    proc, url = _harness.start_upstream(workdir, UPSTREAM_CODE, str(capture))
     return proc, url, capture
-
-
-def start_gunicorn(
-    env: dict[str, str], workdir: Path, workers: int, threads: int, *, app: str | None = None
-) -> tuple[subprocess.Popen[str], str]:
-    with socket.socket() as s:  # a free port, released for gunicorn
-        s.bind((HOST, 0))
-        port = s.getsockname()[1]
-    args = [
-        GUNICORN,
-        app or "controlplane.wsgi:application",
-        "-b",
-        f"{HOST}:{port}",
-        "-w",
-        str(workers),
-        "-k",
-        "gthread",
-        "--threads",
-        str(threads),
-        "--access-logfile",
-        "/dev/null",
-        "--error-logfile",
-        str(workdir / "gunicorn.log"),
-    ]
-    # Django's log (the app's warnings) goes to stderr: a file, read after each run.
-    with (workdir / "server.stderr").open("a") as stderr:
-        proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, text=True, stderr=stderr, start_new_session=True
-        )
-    url = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited ({proc.returncode}); see {workdir}/gunicorn.log")
-        try:
-            healthy = httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            healthy = False
-        if healthy and len(proc_children(proc.pid)) >= workers:
-            return proc, url
-        time.sleep(0.1)
-    stop(proc)
-    raise RuntimeError("gunicorn did not answer /healthz within 30 s")
 
 
 def configure(workdir: Path, env: dict[str, str], upstream_url: str) -> str:
     """Migrate, import the configuration, make an API key; returns the key."""
-    run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], env)
     config = workdir / "config"
     config.mkdir()
     (config / "models.yaml").write_text(MODELS_YAML)
@@ -419,13 +289,7 @@ def configure(workdir: Path, env: dict[str, str], upstream_url: str) -> str:
         LLM_ROUTING_YAML.format(url=upstream_url, key_env=CLOUD_KEY_ENV)
     )
     shutil.copy(ROOT / "config" / "routing.yaml", config / "routing.yaml")
-    run([PYTHON, "manage.py", "import_routing_config", str(config)], env)
-    code = (
-        "import django; django.setup(); "
-        "from routing.services import api_key_create; "
-        "print(api_key_create(name='bench').plaintext)"
-    )
-    return run([PYTHON, "-c", code], env).strip().splitlines()[-1]
+    return _harness.configure(env, config)
 
 
 # -- endpoints ------------------------------------------------------------------------------------
@@ -543,41 +407,6 @@ def stream_call(wire: str) -> Call:
 
 
 # -- load -----------------------------------------------------------------------------------------
-
-
-# Django's "2026-11-25 10:04:27,970 " and gunicorn's "[2026-11-25 10:04:27 +0000] [123] ".
-LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d [\d:,]+ |\[[^\]]*\] \[\d+\] )")
-
-
-class ServerLog:
-    """What the server logged (gunicorn's error log and Django's stderr) since the last
-    call: warnings and errors, by message, timestamps dropped."""
-
-    def __init__(self, workdir: Path) -> None:
-        self._files = {workdir / "gunicorn.log": 0, workdir / "server.stderr": 0}
-
-    def read(self) -> Counter[str]:
-        found: Counter[str] = Counter()
-        for path, offset in self._files.items():
-            try:
-                with path.open(errors="replace") as f:
-                    f.seek(offset)
-                    text = f.read()
-                    self._files[path] = f.tell()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                if any(level in line for level in ("WARNING", "ERROR", "CRITICAL", "Traceback")):
-                    found[LOG_STAMP.sub("", line).strip()[:160]] += 1
-        return found
-
-
-def pct(data: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    data = sorted(data)
-    if not data:
-        return float("nan")
-    return data[min(len(data), max(1, math.ceil(q / 100 * len(data)))) - 1]
 
 
 @dataclass
@@ -955,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reset_database()
         redis.Redis.from_url(REDIS_URL).flushdb()
-        env = bench_env()
+        env = bench_env(DB_NAME, REDIS_URL, {CLOUD_KEY_ENV: "sk-bench-not-a-real-key"})
         upstream, upstream_url, capture = start_upstream(workdir)
         key = configure(workdir, env, upstream_url)
         server, server_url = start_gunicorn(env, workdir, args.workers, args.threads)

@@ -8,6 +8,7 @@ local-memory cache and Celery tasks running eagerly in-process.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import plotly
@@ -71,6 +72,34 @@ try:
     )
     # Keep whole prompts in the audit log (off: only a PII-masked excerpt is kept).
     SWITCHBOARD_STORE_FULL_PROMPTS = env.bool("SWITCHBOARD_STORE_FULL_PROMPTS", False)
+    # The most route requests one POST /api/route/batch may carry.
+    SWITCHBOARD_BATCH_MAX_REQUESTS = env.int(
+        "SWITCHBOARD_BATCH_MAX_REQUESTS", 100, validate=lambda n: n > 0
+    )
+    # json (one JSON object a line, for log shippers) or plain; json unless DEBUG is on.
+    LOG_FORMAT = env.str("LOG_FORMAT", "plain" if DEBUG else "json").lower()
+    # Health probes of every enabled model's endpoint: how often, and how long one may take.
+    SWITCHBOARD_HEALTH_PROBE_SECONDS = env.int(
+        "SWITCHBOARD_HEALTH_PROBE_SECONDS", 60, validate=lambda n: n > 0
+    )
+    SWITCHBOARD_HEALTH_PROBE_TIMEOUT_SECONDS = env.float(
+        "SWITCHBOARD_HEALTH_PROBE_TIMEOUT_SECONDS", 5.0, validate=lambda n: n > 0
+    )
+    # Decisions older than this many days are deleted (0: keep them forever), after being
+    # written to SWITCHBOARD_DECISION_ARCHIVE_DIR (one gzip JSON-lines file a day) if set.
+    SWITCHBOARD_DECISION_RETENTION_DAYS = env.int(
+        "SWITCHBOARD_DECISION_RETENTION_DAYS", 90, validate=lambda n: n >= 0
+    )
+    SWITCHBOARD_DECISION_ARCHIVE_DIR = env.str("SWITCHBOARD_DECISION_ARCHIVE_DIR", "") or None
+    # Per-minute decision rollups are kept this many days (hour and day rollups are kept).
+    SWITCHBOARD_ROLLUP_MINUTE_RETENTION_DAYS = env.int(
+        "SWITCHBOARD_ROLLUP_MINUTE_RETENTION_DAYS", 3, validate=lambda n: n >= 1
+    )
+    # /metrics: a Bearer token it requires (when set), and the client networks it answers.
+    SWITCHBOARD_METRICS_TOKEN = env.str("SWITCHBOARD_METRICS_TOKEN", "")
+    SWITCHBOARD_METRICS_ALLOWED_NETWORKS = _list(
+        "SWITCHBOARD_METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128"
+    )
 except EnvValidationError as exc:  # name the variable, stop start-up
     raise ImproperlyConfigured(str(exc)) from exc
 
@@ -82,6 +111,26 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(
         f'Environment variable "LOG_LEVEL" invalid: {LOG_LEVEL!r} is not one of '
         "DEBUG, INFO, WARNING, ERROR, CRITICAL."
+    )
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(
+        f'Environment variable "LOG_FORMAT" invalid: {LOG_FORMAT!r} is not json or plain.'
+    )
+try:
+    SWITCHBOARD_METRICS_NETWORKS = [
+        ipaddress.ip_network(net, strict=False) for net in SWITCHBOARD_METRICS_ALLOWED_NETWORKS
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f'Environment variable "SWITCHBOARD_METRICS_ALLOWED_NETWORKS" invalid: {exc} '
+        "(expected comma-separated CIDRs, e.g. 127.0.0.1/32,10.0.0.0/8)."
+    ) from exc
+if not SWITCHBOARD_METRICS_NETWORKS and not SWITCHBOARD_METRICS_TOKEN:
+    # Spend and budgets are not for anyone who can reach the port.
+    raise ImproperlyConfigured(
+        'Environment variable "SWITCHBOARD_METRICS_ALLOWED_NETWORKS" is empty and '
+        "SWITCHBOARD_METRICS_TOKEN is unset: /metrics would be open to everyone. Set a token, "
+        "or list the networks allowed (0.0.0.0/0,::/0 for any)."
     )
 
 if not SECRET_KEY:
@@ -115,6 +164,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every log line of the request carries its request id.
+    "controlplane.logging.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -192,10 +243,21 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Workers log through LOGGING's handlers (JSON lines) instead of Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Every periodic schedule, in one place.
 CELERY_BEAT_SCHEDULE = {
     # Overrides already stop applying at their expiry; this records that they ended.
     "expire-overrides": {"task": "routing.tasks.expire_overrides", "schedule": 30.0},
+    # Probe every enabled model's endpoint; a failure cools the model down for everyone.
+    "probe-models": {
+        "task": "routing.tasks.probe_models",
+        "schedule": float(SWITCHBOARD_HEALTH_PROBE_SECONDS),
+    },
+    # Archive (optionally) and delete decisions past SWITCHBOARD_DECISION_RETENTION_DAYS.
+    "prune-decisions": {"task": "routing.tasks.prune_decisions", "schedule": 3600.0},
+    # Roll decisions up into per-minute, hourly and daily rows for the dashboard.
+    "rollup-decisions": {"task": "routing.tasks.rollup_decisions", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {
@@ -252,8 +314,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = SWITCHBOARD_MAX_BODY_BYTES + 1024
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "controlplane.logging.json_formatter"},
+    },
+    # Adds the decision id and request id of the request being served to every record.
+    "filters": {"log_context": {"()": "controlplane.logging.LogContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["log_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # httpx logs every upstream call at INFO; the decision log already records them.
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},

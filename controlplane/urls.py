@@ -7,11 +7,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from controlplane import views
+from controlplane import metrics_view, views
 
 urlpatterns = [
     path("", include("routing.dashboard.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics_view.metrics, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     # POST only (Django's LogoutView refuses GET): the button is a form in the top bar.
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

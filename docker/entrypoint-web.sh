@@ -6,4 +6,11 @@ set -eu
 
 python manage.py migrate --noinput
 
+# gunicorn's workers keep their Prometheus counters in files here, and any worker's
+# /metrics sums them (prometheus-client's multiprocess mode). A previous run's files
+# would be summed too, so they go at every start.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/switchboard-metrics}"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
+
 exec "$@"

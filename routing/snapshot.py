@@ -7,7 +7,7 @@ in any process reaches every other within that time. A change made in this proce
 is seen at once (the bump clears the memo on commit).
 
 `load_runtime_state()` reads what changes between requests: spend in the current day
-and month, the session's tokens, and model cooldowns (shared through the cache).
+and month, the session's tokens, model cooldowns and failed health probes (shared through the cache).
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ from routing.services.config_revision import config_revision_current
 
 CONFIG_VERSION_TTL = 1.0  # seconds a process trusts its idea of the config version
 COOLDOWN_CACHE_KEY = "routing:cooldown:{model}"
+# Set by a failed health probe (routing.services.health) beside the cooldown it set:
+# {"until": the cooldown's end, "before": the cooldown it replaced}.
+PROBE_COOLDOWN_KEY = "routing:probe-cooldown:{model}"
 
 _lock = threading.Lock()
 _memo: dict[str, Any] = {"version": None, "checked": 0.0, "snapshot": None}
@@ -330,7 +333,22 @@ def load_runtime_state(
             row = cursor.fetchone()
             tokens = row[0] if row else 0
     keys = {COOLDOWN_CACHE_KEY.format(model=m): m for m in snapshot.models}
-    cooling = {}
-    for cache_key, until in cache_call(cache.get_many, list(keys), default={}).items():
-        cooling[keys[cache_key]] = datetime.fromisoformat(until)
-    return RuntimeState(spend=spend, session_tokens=int(tokens), cooling_down=cooling)
+    probe_keys = {PROBE_COOLDOWN_KEY.format(model=m): m for m in snapshot.models}
+    found = cache_call(cache.get_many, [*keys, *probe_keys], default={})
+    cooling, raw_until = {}, {}
+    for cache_key, value in found.items():
+        if cache_key in keys:
+            raw_until[keys[cache_key]] = value
+            cooling[keys[cache_key]] = datetime.fromisoformat(value)
+    # Unhealthy: the cooldown in force is the one a failed probe set (not a 429's or the
+    # breaker's), so the trace can say why the model is out.
+    unhealthy = frozenset(
+        probe_keys[cache_key]
+        for cache_key, marker in found.items()
+        if cache_key in probe_keys
+        and isinstance(marker, dict)
+        and raw_until.get(probe_keys[cache_key]) == marker.get("until")
+    )
+    return RuntimeState(
+        spend=spend, session_tokens=int(tokens), cooling_down=cooling, unhealthy=unhealthy
+    )

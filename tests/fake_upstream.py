@@ -183,12 +183,18 @@ class FakeUpstream:
         default_faults: str = "",
         fail_rate: float = 0.0,
         fail_status: int = 500,
+        fail_with: tuple[str, ...] = (),
         seed: int = 0,
         models: tuple[str, ...] = ("fake-model", "llama3:latest"),
     ) -> None:
         self.default_faults = parse_faults(default_faults)
         self.fail_rate = fail_rate
         self.fail_status = fail_status
+        # What a drawn failure is: one of these fault specs ("status=500", "slow=3",
+        # "refuse", "drop"), on top of the request's own; none given: `fail_status`.
+        for spec in fail_with:
+            parse_faults(spec)  # a typo fails here, not in a handler thread
+        self.fail_with = tuple(fail_with) or (f"status={fail_status}",)
         self.seed = seed
         self.models = models
         self._lock = threading.Lock()
@@ -264,12 +270,16 @@ class FakeUpstream:
             self._count += 1
             return self._count
 
-    def _draws_failure(self, number: int) -> bool:
+    def _drawn_failure(self, number: int) -> str | None:
+        """The fault spec the n-th request fails with, or None when it does not fail."""
+        if self.fail_rate <= 0:
+            return None
         # Seeded by the request's number, not by a shared generator's state, so the
-        # n-th request fails or not whatever the thread interleaving.
-        return (
-            self.fail_rate > 0 and random.Random(f"{self.seed}:{number}").random() < self.fail_rate
-        )
+        # n-th request fails or not (and how) whatever the thread interleaving.
+        draw = random.Random(f"{self.seed}:{number}")
+        if draw.random() >= self.fail_rate:
+            return None
+        return draw.choice(self.fail_with)
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0 and self._stopping.wait(seconds):
@@ -336,8 +346,9 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError as exc:
                 self._send_error(wire, 400, str(exc))
                 return
-            if method == "POST" and fake._draws_failure(number):
-                faults = replace(faults, status=fake.fail_status)
+            failure = fake._drawn_failure(number) if method == "POST" else None
+            if failure is not None:
+                faults = parse_faults(failure, faults)
             fake._wait(faults.slow)
             if faults.drop:
                 raise _Dropped

@@ -3,17 +3,20 @@
 No Docker engine runs in CI, so these tests read the files instead: the services are
 wired together the way the README promises, and every command, module and path the
 containers refer to exists in this repository. Nothing here imports the project or
-touches a database.
+touches a database. The web entrypoint alone is run, under sh, with a stand-in `python`.
 """
 
 from __future__ import annotations
 
 import ast
+import fnmatch
 import importlib.util
 import json
 import os
 import re
 import shlex
+import subprocess
+import tomllib
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -598,3 +601,177 @@ def test_env_example_lists_every_variable_compose_needs_without_a_default():
     assert ENV_EXAMPLE.is_file(), ".env.example is missing (README: cp .env.example .env)"
     missing = compose_variables_without_default() - env_example_names()
     assert not missing, f".env.example does not list {sorted(missing)}"
+
+
+# --- every service, and what each command refers to ---------------------------------
+
+
+def test_every_service_the_optional_one_included_has_a_healthcheck():
+    for name, spec in compose()["services"].items():
+        test = (spec.get("healthcheck") or {}).get("test")
+        assert test, f"{name} has no healthcheck"
+        assert not spec["healthcheck"].get("disable"), f"{name} disables its healthcheck"
+
+
+def test_every_dependency_waits_for_a_healthy_service():
+    services = compose()["services"]
+    for name, spec in services.items():
+        depends_on = spec.get("depends_on") or {}
+        assert isinstance(depends_on, dict), f"{name}: depends_on must name a condition"
+        for target, condition in depends_on.items():
+            assert condition.get("condition") == "service_healthy", f"{name} -> {target}"
+            assert services[target].get("healthcheck"), f"{name} waits on {target}'s healthcheck"
+
+
+def test_the_one_env_file_is_dot_env_and_git_keeps_it_out():
+    files = {path for name in compose()["services"] for path in env_files(name)}
+    assert files == {".env"}, files
+    ignored = (REPO / ".gitignore").read_text(encoding="utf-8").split()
+    assert ".env" in ignored, "a .env holds secrets: .gitignore must list it"
+
+
+def celery_subcommands() -> set[str]:
+    from celery.bin.celery import celery
+
+    return set(celery.commands)
+
+
+def test_every_celery_subcommand_the_containers_run_exists():
+    used = []
+    for words in all_app_command_words():
+        if words and words[0] == "celery":
+            options_with_values = {"-A", "--app", "-b", "--broker", "--workdir"}
+            rest = iter(words[1:])
+            for word in rest:
+                if word in options_with_values:
+                    next(rest)
+                elif not word.startswith("-"):
+                    used.append(word)
+                    break
+    assert {"worker", "beat", "inspect"} <= set(used), used
+    assert set(used) <= celery_subcommands(), used
+
+
+def programs(words: list[str]) -> list[str]:
+    """The programs a command runs: its first word, and the first word after `exec`."""
+    found = [words[0]] if words else []
+    found += [words[i + 1] for i, word in enumerate(words[:-1]) if word == "exec"]
+    return found
+
+
+def test_every_program_the_app_containers_run_is_in_the_image():
+    # The slim image has python and sh; gunicorn and celery come with the project's
+    # dependencies; anything else must be a file of this repository copied into WORKDIR.
+    dependencies = " ".join(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
+    commands = [*all_app_command_words(), command_words(service("web")["entrypoint"])]
+    for words in commands:
+        for program in programs(words):
+            if program in ("python", "sh"):
+                continue
+            if program in ("gunicorn", "celery"):
+                assert re.search(rf"\b{program}\b", dependencies), f"{program} is not a dependency"
+                continue
+            relative = program.removeprefix(workdir().rstrip("/") + "/")
+            path = REPO / relative
+            assert path.is_file(), f"{program}: {relative} is not in the repository"
+            assert os.access(path, os.X_OK), f"{relative} is not executable"
+            assert any(
+                relative == source or relative.startswith(source.rstrip("/") + "/")
+                for source in dockerfile_copy_sources()
+            ), f"the Dockerfile does not copy {relative}"
+
+
+def python_snippets() -> list[str]:
+    """The code of every `python -c CODE` the app containers run."""
+    snippets = []
+    for words in all_app_command_words():
+        snippets += [
+            words[i + 2]
+            for i, word in enumerate(words[:-2])
+            if word in ("python", "python3") and words[i + 1] == "-c"
+        ]
+    return snippets
+
+
+def test_python_snippets_in_healthchecks_parse_and_import_what_the_image_installs():
+    snippets = python_snippets()
+    assert len(snippets) == 2, "the web and beat healthchecks are python -c snippets"
+    for snippet in snippets:
+        tree = ast.parse(snippet.replace("$$", "$"))
+        modules = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+        }
+        for module in modules:
+            assert importlib.util.find_spec(module), f"{snippet!r} imports {module}"
+
+
+def test_beat_writes_its_schedule_where_its_healthcheck_looks_for_it():
+    words = command_words(service("beat")["command"])
+    schedule = words[words.index("--schedule") + 1]
+    pattern = re.search(r"glob\.glob\('([^']+)'\)", healthcheck_text("beat")).group(1)
+    assert fnmatch.fnmatch(schedule, pattern) or fnmatch.fnmatch(schedule + ".db", pattern)
+
+
+# --- the web entrypoint, run ----------------------------------------------------------
+
+
+def run_entrypoint(
+    tmp_path: Path, migrate_status: int, *command: str
+) -> subprocess.CompletedProcess:
+    """docker/entrypoint-web.sh under sh, with a stand-in `python` that records its
+    arguments and exits with `migrate_status`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    python = bin_dir / "python"
+    python.write_text(f'#!/bin/sh\necho "$@" >> "{tmp_path}/python.calls"\nexit {migrate_status}\n')
+    python.chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    return subprocess.run(
+        ["sh", str(ENTRYPOINT), *command],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_the_entrypoint_migrates_empties_the_metrics_directory_then_runs_the_command(
+    tmp_path: Path,
+) -> None:
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_123.db").write_bytes(b"stale")
+    (metrics / "notes.txt").write_text("not ours")
+
+    done = run_entrypoint(
+        tmp_path,
+        0,
+        "sh",
+        "-c",
+        'echo "dir=$PROMETHEUS_MULTIPROC_DIR"; ls "$PROMETHEUS_MULTIPROC_DIR"',
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "python.calls").read_text().split() == ["manage.py", "migrate", "--noinput"]
+    assert done.stdout.split() == [f"dir={metrics}", "notes.txt"]
+
+
+def test_a_failed_migration_stops_the_entrypoint_before_the_command(tmp_path: Path) -> None:
+    done = run_entrypoint(tmp_path, 1, "sh", "-c", "echo served")
+
+    assert done.returncode != 0
+    assert "served" not in done.stdout

@@ -209,6 +209,25 @@ def test_fail_rate_is_deterministic_per_request_number(client: httpx.Client) -> 
     assert 8 <= first.count(500) <= 35
 
 
+def test_fail_with_mixes_the_given_faults_among_the_failing_requests(
+    client: httpx.Client,
+) -> None:
+    with FakeUpstream(fail_rate=0.3, fail_with=("status=503", "refuse"), seed=3) as server:
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        answers = [client.post(f"{server.url}/v1/chat/completions", json=body) for _ in range(120)]
+    refused = [r for r in answers if r.status_code == 200 and REFUSAL in r.text]
+    failed = [r for r in answers if r.status_code == 503]
+    assert {r.status_code for r in answers} == {200, 503}
+    assert refused
+    assert failed
+    assert 20 <= len(refused) + len(failed) <= 55
+
+
+def test_fail_with_refuses_an_unknown_fault_at_once() -> None:
+    with pytest.raises(ValueError, match="unknown fault 'sloow'"):
+        FakeUpstream(fail_rate=0.1, fail_with=("sloow=1",))
+
+
 def test_stopping_does_not_wait_for_a_slow_handler() -> None:
     server = FakeUpstream().start()
     body = {"model": "m@slow=5", "messages": []}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import ProtectedError, QuerySet, RestrictedError
+from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import permissions, status, viewsets
@@ -40,14 +40,17 @@ from routing.models import (
     Strategy,
 )
 from routing.roles import ADMIN, has_role
-from routing.services import (
-    api_key_create,
-    change_log_record,
-    config_revision_bump,
-    snapshot_of,
+from routing.services import api_key_create, config_revision_bump
+from routing.services.registry_writes import (
+    MSG_IN_USE as MSG_IN_USE,  # the API's in-use message is the service's
 )
-
-MSG_IN_USE = "'{target}' is still used by: {users}. Change or delete those first."
+from routing.services.registry_writes import (
+    RegistryInUse,
+    registry_delete,
+    registry_record,
+    registry_save,
+    registry_snapshot,
+)
 
 # Keys may hold dots, colons and slashes ("ollama:llama3.1:8b"). Agent keys stop at a
 # slash so /api/agents/{agent}/model (the control API) stays its own URL.
@@ -168,14 +171,12 @@ class ControlPlaneView(ControlPlaneGenericAPIView):
 
 
 class ChangeLoggedViewSet(ControlPlaneView, viewsets.ModelViewSet):
-    """CRUD where each write, its change-log entry and the revision bump commit together.
-    A row being changed is locked first, so the entry's "before" is the row replaced.
-    A write may say why in a "reason" field of its body; the change log keeps it."""
+    """CRUD where each write, its change-log entry and the revision bump commit together
+    (routing.services.registry_writes, which the dashboard uses too). A row being changed
+    is locked first, so the entry's "before" is the row replaced. A write may say why in
+    a "reason" field of its body; the change log keeps it."""
 
     pagination_class = RegistryPagination
-    # How change-log entries name this model's rows, as in routing.admin and the importer.
-    change_log_type = ""
-    secret_fields: tuple[str, ...] = ()
 
     def get_queryset(self) -> QuerySet[Any]:
         queryset = super().get_queryset()
@@ -196,61 +197,23 @@ class ChangeLoggedViewSet(ControlPlaneView, viewsets.ModelViewSet):
         return super().destroy(request, *args, **kwargs)
 
     def perform_create(self, serializer: BaseSerializer) -> None:
-        instance = serializer.save()
-        self.record("create", instance, before=None, after=self.snapshot(instance))
+        # The serializers validated the row with full_clean; the service writes it.
+        row = serializer.Meta.model(**serializer.validated_data)
+        serializer.instance = registry_save(row, **self.write_context())
 
     def perform_update(self, serializer: BaseSerializer) -> None:
-        before = self.snapshot(serializer.instance)
-        instance = serializer.save()
-        self.record("update", instance, before=before, after=self.snapshot(instance))
+        for name, value in serializer.validated_data.items():
+            setattr(serializer.instance, name, value)
+        registry_save(serializer.instance, **self.write_context())
 
     def perform_destroy(self, instance: models.Model) -> None:
-        before = self.snapshot(instance)
-        target_key = self.change_log_key(instance)
         try:
-            instance.delete()
-        except (ProtectedError, RestrictedError) as exc:
-            users = (
-                exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
-            )
-            named = sorted({f"{obj._meta.verbose_name} {obj}" for obj in users})
-            raise ApiError(
-                INVALID_REQUEST,
-                MSG_IN_USE.format(target=target_key, users=", ".join(named)),
-                {"used_by": named},
-            ) from exc
-        self.record("delete", instance, before=before, after=None, target_key=target_key)
+            registry_delete(instance, **self.write_context())
+        except RegistryInUse as exc:
+            raise ApiError(INVALID_REQUEST, str(exc), {"used_by": exc.used_by}) from exc
 
-    def change_log_key(self, instance: Any) -> str:
-        return str(getattr(instance, self.lookup_field))
-
-    def snapshot(self, instance: models.Model) -> dict[str, Any] | None:
-        data = snapshot_of(instance)
-        if data is not None:
-            for name in self.secret_fields:
-                data.pop(name, None)
-        return data
-
-    def record(
-        self,
-        verb: str,
-        instance: models.Model,
-        *,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-        target_key: str | None = None,
-    ) -> None:
-        change_log_record(
-            action=f"{self.change_log_type}.{verb}",
-            target_type=self.change_log_type,
-            target_key=self.change_log_key(instance) if target_key is None else target_key,
-            before=before,
-            after=after,
-            reason=self.reason(),
-            source=ChangeSource.API,
-            actor=self.request.user,
-        )
-        config_revision_bump()
+    def write_context(self) -> dict[str, Any]:
+        return {"actor": self.request.user, "source": ChangeSource.API, "reason": self.reason()}
 
     def reason(self) -> str:
         data = self.request.data
@@ -265,7 +228,6 @@ class ProviderViewSet(ChangeLoggedViewSet):
     query_filter = filters.ProviderFilter
     lookup_field = "name"
     lookup_value_regex = KEY_WITHOUT_SLASH
-    change_log_type = "provider"
 
 
 @registry_schema("model", "models", s.LLMModelSerializer)
@@ -275,7 +237,6 @@ class LLMModelViewSet(ChangeLoggedViewSet):
     query_filter = filters.ModelFilter
     lookup_field = "key"
     lookup_value_regex = ANY_KEY
-    change_log_type = "llmmodel"
 
 
 @registry_schema("agent", "agents", s.AgentSerializer, filtered=False)
@@ -286,7 +247,6 @@ class AgentViewSet(ChangeLoggedViewSet):
     serializer_class = s.AgentSerializer
     lookup_field = "key"
     lookup_value_regex = KEY_WITHOUT_SLASH
-    change_log_type = "agent"
 
 
 @registry_schema("rule", "rules", s.RoutingRuleSerializer)
@@ -294,10 +254,6 @@ class RoutingRuleViewSet(ChangeLoggedViewSet):
     queryset = RoutingRule.objects.select_related("agent", "model")
     serializer_class = s.RoutingRuleSerializer
     query_filter = filters.RuleFilter
-    change_log_type = "routingrule"
-
-    def change_log_key(self, instance: Any) -> str:
-        return str(instance.pk)
 
 
 @registry_schema("strategy", "strategies", s.StrategySerializer, filtered=False)
@@ -306,7 +262,6 @@ class StrategyViewSet(ChangeLoggedViewSet):
     serializer_class = s.StrategySerializer
     lookup_field = "key"
     lookup_value_regex = ANY_KEY
-    change_log_type = "strategy"
 
 
 @registry_schema("budget", "budgets", s.BudgetSerializer)
@@ -317,11 +272,6 @@ class BudgetViewSet(ChangeLoggedViewSet):
     )
     serializer_class = s.BudgetSerializer
     query_filter = filters.BudgetFilter
-    change_log_type = "budget"
-
-    def change_log_key(self, instance: Any) -> str:
-        # The importer's name for a budget, so both ways in log under one key.
-        return f"{instance.scope}:{instance.target_key or '*'}:{instance.period}"
 
 
 @registry_schema(
@@ -342,8 +292,6 @@ class ApiKeyViewSet(ChangeLoggedViewSet):
     query_filter = filters.ApiKeyFilter
     lookup_field = "name"
     lookup_value_regex = ANY_KEY
-    change_log_type = "api_key"
-    secret_fields = ("secret_hash",)
 
     @transaction.atomic
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -359,10 +307,11 @@ class ApiKeyViewSet(ChangeLoggedViewSet):
     def perform_destroy(self, instance: ApiKey) -> None:
         if not instance.is_active:
             return
-        before = self.snapshot(instance)
+        before = registry_snapshot(instance)
         instance.is_active = False
         instance.save(update_fields=["is_active"])
-        self.record("revoke", instance, before=before, after=self.snapshot(instance))
+        after = registry_snapshot(instance)
+        registry_record("revoke", instance, before=before, after=after, **self.write_context())
 
 
 @audit_schema(

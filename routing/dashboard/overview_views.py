@@ -1,5 +1,6 @@
-"""The overview page: spend, budgets, fallbacks, privacy, strategies, latency and the
-fallback tax over the last 7 or 30 days, polled by htmx every 30 seconds.
+"""The overview page: the strategy in force, then spend, budgets, fallbacks, privacy,
+strategies, latency and the fallback tax over the last 7 or 30 days, polled by htmx
+every 30 seconds.
 
 The first paint and every refresh share one source: the `charts` partial of
 dashboard/overview.html, rendered alone when htmx asks for it.
@@ -20,6 +21,7 @@ from django_htmx.middleware import HtmxDetails
 from routing.charts import overview_panels, pii_to_cloud_panel
 from routing.roles import VIEWER, has_role
 from routing.selectors.overview import DEFAULT_WINDOW_DAYS, WINDOW_DAYS, overview
+from routing.selectors.strategy_in_force import strategy_in_force
 
 TEMPLATE = "dashboard/overview.html"
 
@@ -48,9 +50,12 @@ def overview_page(request: HtmxHttpRequest) -> HttpResponse:
     _require_viewer(request)
     form = WindowForm(request.GET)
     days = form.cleaned_data["days"] if form.is_valid() else DEFAULT_WINDOW_DAYS
-    data = overview(days, timezone.now())
+    now = timezone.now()
+    data = overview(days, now)
     context = {
         "overview": data,
+        "now": now,  # the countdown corrects the browser's clock by it
+        "strategy": strategy_in_force(now),
         "window_days": WINDOW_DAYS,
         "headline": pii_to_cloud_panel(data),
         "panels": overview_panels(data),

@@ -175,10 +175,10 @@ def _availability(run: Run) -> None:
         until = run.state.cooling_down.get(key)
         if not model.enabled:
             run.drop(key, "availability", "disabled")
-        elif until is not None and until > run.now:
-            run.drop(key, "availability", "cooling down", until=until.isoformat())
         elif key in run.state.unhealthy:
             run.drop(key, "availability", "unhealthy (failed its health probe)")
+        elif until is not None and until > run.now:
+            run.drop(key, "availability", "cooling down", until=until.isoformat())
         elif model.context_window is not None and model.context_window < needed:
             run.drop(
                 key,

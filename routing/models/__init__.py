@@ -21,10 +21,19 @@ from routing.models.policy import (
     Strategy,
 )
 from routing.models.registry import FallbackStep, LLMModel, Provider, TaskRoute
+from routing.models.rollups import (
+    AttemptRollup,
+    DecisionRollup,
+    LatencyRollup,
+    PiiTypeRollup,
+    RollupGranularity,
+    RollupWatermark,
+)
 
 __all__ = [
     "AgentModelOverride",
     "ApiKey",
+    "AttemptRollup",
     "BatchItem",
     "BatchJob",
     "BatchStatus",
@@ -34,13 +43,18 @@ __all__ = [
     "ConfigSnapshot",
     "ControlState",
     "Decision",
+    "DecisionRollup",
     "EnvironmentProfile",
     "Experiment",
     "ExperimentVariant",
     "FallbackStep",
     "LLMModel",
+    "LatencyRollup",
     "ModelHealth",
+    "PiiTypeRollup",
     "Provider",
+    "RollupGranularity",
+    "RollupWatermark",
     "RoutingFactor",
     "RoutingRule",
     "RoutingSettings",

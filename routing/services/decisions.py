@@ -13,6 +13,7 @@ from django.utils import timezone
 from routing.engine import Decision as EngineDecision
 from routing.engine.pii import mask_pii
 from routing.models import ApiKey, Decision
+from routing.observability import decision_observed
 
 EXCERPT_CHARS = 500
 
@@ -47,6 +48,7 @@ def decision_record(
     task_id: str | None,
     session_id: str | None,
     public_id: uuid.UUID | None = None,
+    caller: str = "",  # who asked without an API key, e.g. "dashboard:olga"
 ) -> Decision:
     data = decision.to_dict()
     trace = {
@@ -60,11 +62,11 @@ def decision_record(
         "inputs": dict(inputs),
     }
     features = data["features"]
-    return Decision.objects.create(
+    row = Decision.objects.create(
         public_id=public_id or uuid.uuid4(),
         created_at=timezone.now(),
         api_key=api_key,
-        api_key_name=api_key.name if api_key else "",
+        api_key_name=api_key.name if api_key else caller[:100],
         agent_key=agent or "",
         task_id=task_id or "",
         session_id=session_id or "",
@@ -98,3 +100,5 @@ def decision_record(
         prompt_excerpt=mask_pii(prompt_text[: EXCERPT_CHARS * 8])[:EXCERPT_CHARS],
         prompt_full=prompt_text if settings.SWITCHBOARD_STORE_FULL_PROMPTS else None,
     )
+    decision_observed(row)  # metrics and the log line: every request passes here once
+    return row

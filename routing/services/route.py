@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from controlplane.logging import bind_decision
 from routing import metrics
 from routing.api import errors
 from routing.engine import Decision, RouteRequest, Snapshot, decide
@@ -94,11 +95,15 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
     }
 
 
-def prepare(body: Mapping[str, Any], *, api_key: ApiKey | None) -> Prepared:
-    """Decide. A refusal is recorded and raised as ApiError (with its decision id)."""
+def prepare(body: Mapping[str, Any], *, api_key: ApiKey | None, caller: str = "") -> Prepared:
+    """Decide. A refusal is recorded and raised as ApiError (with its decision id).
+    `caller` names, in the audit row, who asked without an API key (the dashboard)."""
     agent = body.get("agent") or (
         api_key.default_agent.key if api_key and api_key.default_agent else None
     )
+    # Known before deciding, so every log line of this request names its audit row.
+    decision_id = uuid.uuid4()
+    bind_decision(decision_id)
     messages = list(body["messages"])
     text = messages_text(messages)
     request = _engine_request(body, agent, text)
@@ -113,22 +118,28 @@ def prepare(body: Mapping[str, Any], *, api_key: ApiKey | None) -> Prepared:
         "agent": agent,
         "task_id": request.task_id,
         "session_id": request.session_id,
+        "caller": caller,
     }
     if decision.refusal is not None:
         outcome = Outcome("refused", error_code=decision.refusal.code)
-        row = decision_record(decision=decision, outcome=outcome, **record)
+        row = decision_record(
+            decision=decision, outcome=outcome, public_id=decision_id, **record
+        )
         raise errors.ApiError(
             REFUSAL_CODES[decision.refusal.code],
             decision.refusal.message,
             dict(decision.refusal.details),
             decision_id=str(row.public_id),
         )
-    return Prepared(decision, snapshot, messages, body, now, record)
+    return Prepared(decision, snapshot, messages, body, now, record, decision_id)
 
 
 def record_dry_run(prepared: Prepared) -> DecisionRow:
     return decision_record(
-        decision=prepared.decision, outcome=Outcome("dry_run"), **prepared.record
+        decision=prepared.decision,
+        outcome=Outcome("dry_run"),
+        public_id=prepared.decision_id,
+        **prepared.record,
     )
 
 

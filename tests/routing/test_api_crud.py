@@ -17,7 +17,7 @@ from routing.api.crud_serializers import MSG_NO_SCOPES, MSG_TARGET_UNEXPECTED, M
 from routing.api.permissions import MSG_ROLE
 from routing.choices import ApiScope, ModelType, RuleAction
 from routing.models import ApiKey, Budget, ChangeLogEntry, LLMModel, Provider, RoutingRule, Strategy
-from routing.services import api_key_create, api_key_hash, config_revision_current
+from routing.services import api_key_create, api_key_hash, config_revision_current, registry_writes
 from tests.factories import (
     make_agent,
     make_budget,
@@ -304,7 +304,7 @@ def test_a_write_and_its_change_log_entry_commit_together(
     def fail() -> int:
         raise RuntimeError("revision store down")
 
-    monkeypatch.setattr(crud_views, "config_revision_bump", fail)
+    monkeypatch.setattr(registry_writes, "config_revision_bump", fail)
 
     with pytest.raises(RuntimeError):
         client_for(admin_role_user).post(
