@@ -122,9 +122,7 @@ def prepare(body: Mapping[str, Any], *, api_key: ApiKey | None, caller: str = ""
     }
     if decision.refusal is not None:
         outcome = Outcome("refused", error_code=decision.refusal.code)
-        row = decision_record(
-            decision=decision, outcome=outcome, public_id=decision_id, **record
-        )
+        row = decision_record(decision=decision, outcome=outcome, public_id=decision_id, **record)
         raise errors.ApiError(
             REFUSAL_CODES[decision.refusal.code],
             decision.refusal.message,
