@@ -44,4 +44,4 @@ EXPOSE 8000
 
 # Shell form via `sh -c` so WEB_CONCURRENCY / GUNICORN_TIMEOUT expand at run time;
 # `exec` makes gunicorn PID 1 so it receives SIGTERM from `docker stop`.
-CMD ["sh", "-c", "exec gunicorn controlplane.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-2} --timeout ${GUNICORN_TIMEOUT:-120} --access-logfile -"]
+CMD ["sh", "-c", "exec gunicorn controlplane.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-2} --worker-class gthread --threads ${WEB_THREADS:-16} --keep-alive ${GUNICORN_KEEPALIVE:-75} --timeout ${GUNICORN_TIMEOUT:-120} --access-logfile -"]
