@@ -278,7 +278,7 @@ def overview_panels(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
             budget_figure(budgets),
             None
             if budgets
-            else "No budgets with a limit yet: add one in the admin (Routing > Budgets).",
+            else "No budgets with a limit yet: an admin adds them on the Budgets page.",
         ),
         _panel(
             "fallbacks",

@@ -29,20 +29,7 @@ from django.db import connection
 
 from routing.choices import DecisionOutcome, ModelType
 from routing.models import AttemptRollup, DecisionRollup, LatencyRollup, LLMModel, PiiTypeRollup
-from routing.rejection_reasons import (
-    CIRCUIT_OPEN,
-    CONNECT,
-    CUT_OFF,
-    EMPTY,
-    HTTP_5XX,
-    INVALID,
-    OTHER,
-    RATE_LIMITED,
-    REASON_BUCKETS,
-    REFUSAL,
-    TIMEOUT,
-    reason_bucket,
-)
+from routing.rejection_reasons import REASON_BUCKETS, reason_bucket
 from routing.rollup_sql import (
     ANSWERED,
     ATTEMPT_COLUMNS,
@@ -55,30 +42,20 @@ from routing.rollup_sql import (
     decision_sums,
     dialect,
     latency_bin,
-    latency_bin_upper,
     pii_type_sums,
     rolled_rows,
 )
+from routing.selectors.latency_percentiles import histogram_percentile, percentile
 from routing.selectors.status import status
 from routing.services.rollups import DAY, HOUR, MINUTE, floor_day, floor_hour, floor_minute
 from routing.services.rollups import rollup_watermark as _rollup_watermark
 
 __all__ = [
     "ATTEMPT_SCAN_CAP",
-    "CIRCUIT_OPEN",
-    "CONNECT",
-    "CUT_OFF",
     "DEFAULT_WINDOW_DAYS",
-    "EMPTY",
-    "HTTP_5XX",
-    "INVALID",
     "LATENCY_SAMPLE_CAP",
-    "OTHER",
     "PII_SCAN_CAP",
-    "RATE_LIMITED",
     "REASON_BUCKETS",
-    "REFUSAL",
-    "TIMEOUT",
     "WINDOW_DAYS",
     "OverviewWindow",
     "budget_spend_series",
@@ -407,43 +384,6 @@ def decisions_by_strategy_series(window: OverviewWindow) -> dict[str, Any]:
         "outcomes": {o: [counts[s][o] for s in strategies] for o in outcomes},
         "total": sum(sum(c.values()) for c in counts.values()),
     }
-
-
-def percentile(sorted_values: Sequence[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks: what percentile_cont computes."""
-    if not sorted_values:
-        raise ValueError("no values")
-    position = fraction * (len(sorted_values) - 1)
-    low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
-def _histogram_value(bins: Sequence[tuple[int, int]], rank: int) -> float:
-    """The `rank`-th smallest latency (from 0), read from (lower_ms, count) bins: spread
-    evenly over the whole milliseconds of its bin."""
-    seen = 0
-    for lower, count in bins:
-        if rank < seen + count:
-            upper = latency_bin_upper(lower)
-            if upper is None:  # the open last bin: its lower edge is all we know
-                return float(lower)
-            return lower + (upper - 1 - lower) * (rank - seen + 0.5) / count
-        seen += count
-    raise ValueError(f"rank {rank} is past the histogram's {seen} values")
-
-
-def histogram_percentile(bins: Sequence[tuple[int, int]], fraction: float) -> float:
-    """`percentile` read from a latency histogram (bins sorted by lower edge): within
-    one bin's width of the exact value (routing.rollup_sql.LATENCY_BIN_EDGES_MS)."""
-    total = sum(count for _, count in bins)
-    if not total:
-        raise ValueError("no values")
-    position = fraction * (total - 1)
-    low = int(position)
-    high = min(low + 1, total - 1)
-    a, b = _histogram_value(bins, low), _histogram_value(bins, high)
-    return a + (b - a) * (position - low)
 
 
 def latency_by_model_series(

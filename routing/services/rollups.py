@@ -147,8 +147,8 @@ def decisions_rollup(now: datetime, *, since: datetime | None = None) -> RollupR
             }
             for granularity, (low, high) in ranges.items():
                 if low < high:
-                    run.ranges[granularity] = (low.isoformat(), high.isoformat())
-                    run.rows[granularity] = _rebuild(granularity, low, high)
+                    run.ranges[granularity.value] = (low.isoformat(), high.isoformat())
+                    run.rows[granularity.value] = _rebuild(granularity, low, high)
         run.pruned_minute_rows = _prune_minutes(horizon)
         # Never backwards: a run with an older `now` must not hide what a later one rolled.
         if mark.rolled_until is None or until > mark.rolled_until:

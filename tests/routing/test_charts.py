@@ -213,7 +213,7 @@ def test_panels_say_what_to_do_when_a_series_is_empty() -> None:
         "chart-latency",
         "chart-fallback-tax",
     ]
-    assert "add one in the admin" in panels["chart-budgets"]["empty"]
+    assert "Budgets page" in panels["chart-budgets"]["empty"]
     assert panels["chart-spend"]["empty"] is not None
     assert panels["chart-privacy"]["empty"] is None  # the fixture found PII
     assert panels["chart-spend"]["data_id"] == "chart-spend-data"
