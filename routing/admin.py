@@ -16,6 +16,8 @@ from routing.choices import ChangeSource
 from routing.models import (
     AgentModelOverride,
     ApiKey,
+    BatchItem,
+    BatchJob,
     Budget,
     ChangeLogEntry,
     ConfigSnapshot,
@@ -26,6 +28,7 @@ from routing.models import (
     ExperimentVariant,
     FallbackStep,
     LLMModel,
+    ModelHealth,
     Provider,
     RoutingFactor,
     RoutingRule,
@@ -356,3 +359,34 @@ class ChangeLogEntryAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["source", "target_type"]
     search_fields = ["target_key", "actor_label", "reason"]
+
+
+class BatchItemInline(admin.TabularInline):
+    model = BatchItem
+    fields = ["index", "status_code", "decision_id", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BatchJob)
+class BatchJobAdmin(ReadOnlyAdmin):
+    """Written by the batch API and its task; the dashboard's Batches page follows them."""
+
+    list_display = ["created_at", "public_id", "api_key_name", "status", "completed", "total"]
+    list_filter = ["status"]
+    search_fields = ["public_id", "api_key_name"]
+    inlines = [BatchItemInline]
+
+
+@admin.register(ModelHealth)
+class ModelHealthAdmin(ReadOnlyAdmin):
+    """Written by the health probes (routing.services.health)."""
+
+    list_display = ["model", "healthy", "latency_ms", "consecutive_failures", "error", "checked_at"]
+    list_filter = ["healthy"]
+    list_select_related = ["model"]

@@ -40,6 +40,8 @@ from routing.choices import (
 )
 from routing.models import (
     ApiKey,
+    BatchItem,
+    BatchJob,
     ChangeLogEntry,
     ConfigRevision,
     ConfigSnapshot,
@@ -48,6 +50,7 @@ from routing.models import (
     Experiment,
     ExperimentVariant,
     FallbackStep,
+    ModelHealth,
     Provider,
     RoutingFactor,
     RoutingRule,
@@ -729,11 +732,26 @@ def one_of_everything(admin_user: Any) -> None:
     experiment = Experiment.objects.create(key="llama-vs-qwen", agent=agent)
     ExperimentVariant.objects.create(experiment=experiment, model=model, weight=1)
     ConfigSnapshot.objects.create(version=1, data={"version": 1})
+    job = BatchJob.objects.create(api_key_name="service", total=1)
+    BatchItem.objects.create(job=job, index=0, request={"messages": []})
+    ModelHealth.objects.create(model=model, healthy=False, error="connect: refused")
 
 
 def test_every_routing_table_is_registered_in_the_admin() -> None:
-    # Edited inline (variants) or written only by the engine (revision, usage, ledger).
-    unregistered = {"ConfigRevision", "ExperimentVariant", "SessionUsage", "SpendLedger"}
+    # Edited inline (variants, batch items), written only by the engine (revision, usage,
+    # ledger) or derived from decisions by the rollup task (the dashboard shows them).
+    unregistered = {
+        "AttemptRollup",
+        "BatchItem",
+        "ConfigRevision",
+        "DecisionRollup",
+        "ExperimentVariant",
+        "LatencyRollup",
+        "PiiTypeRollup",
+        "RollupWatermark",
+        "SessionUsage",
+        "SpendLedger",
+    }
     expected = {m.__name__ for m in apps.get_app_config("routing").get_models()}
 
     assert {m.__name__ for m in ROUTING_ADMIN_MODELS} == expected - unregistered
