@@ -10,7 +10,6 @@ from rest_framework.permissions import AllowAny
 from controlplane import metrics_view, views
 
 urlpatterns = [
-    path("", include("routing.dashboard.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics_view.metrics, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -36,6 +35,8 @@ urlpatterns = [
     ),
     path("api/", include("routing.api.urls")),
     path("v1/", include("routing.api.openai_urls")),
+    # Last: the API resolves without trying every dashboard pattern first.
+    path("", include("routing.dashboard.urls")),
 ]
 
 admin.site.site_header = "Switchboard administration"

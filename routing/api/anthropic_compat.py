@@ -32,6 +32,7 @@ from rest_framework.response import Response
 
 from routing.api import errors
 from routing.api.base import ServiceAPIView
+from routing.api.fast_validation import validated
 from routing.api.openai_compat import (
     HINT_PARAMETERS,
     SwitchboardBlockSerializer,
@@ -318,9 +319,7 @@ class MessagesView(AnthropicView):
     )
     def post(self, request: Request) -> Response | StreamingHttpResponse:
         check_body_size(request)
-        serializer = MessagesRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated(MessagesRequestSerializer, request.data)
         if data.get("tools"):
             raise errors.ApiError(
                 errors.INVALID_REQUEST,

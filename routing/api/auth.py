@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hmac
 import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
+from time import monotonic
 from typing import Any
 
 from django.utils import timezone
@@ -24,15 +24,20 @@ KEY_CACHE_SECONDS = 2.0  # a revoked key stops working within this long, in ever
 
 class _RecentKeys:
     """Keys verified in the last KEY_CACHE_SECONDS, by hash: saves a query per request.
-    Only positive answers are kept, so a new key works at once."""
+    Only positive answers are kept, so a new key works at once.
+
+    Also when this process last wrote each key's `last_used_at`: a key re-read from the
+    database, or still cached with the value it was read with, must not cost an UPDATE
+    per request."""
 
     def __init__(self) -> None:
         self._items: dict[str, tuple[float, ApiKey]] = {}
+        self._written: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def get(self, digest: str) -> ApiKey | None:
         item = self._items.get(digest)
-        if item is None or time.monotonic() - item[0] > KEY_CACHE_SECONDS:
+        if item is None or monotonic() - item[0] > KEY_CACHE_SECONDS:
             return None
         return item[1]
 
@@ -40,10 +45,24 @@ class _RecentKeys:
         with self._lock:
             if len(self._items) > 10_000:
                 self._items.clear()
-            self._items[digest] = (time.monotonic(), key)
+            self._items[digest] = (monotonic(), key)
+
+    def claim_write(self, digest: str) -> bool:
+        """True for the one caller a LAST_USED_RESOLUTION in this process that should
+        write the key's last_used_at."""
+        now = monotonic()
+        with self._lock:
+            last = self._written.get(digest)
+            if last is not None and now - last < LAST_USED_RESOLUTION.total_seconds():
+                return False
+            if len(self._written) > 10_000:
+                self._written.clear()
+            self._written[digest] = now
+            return True
 
     def clear(self) -> None:
         self._items.clear()
+        self._written.clear()
 
 
 _recent_keys = _RecentKeys()
@@ -102,9 +121,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 raise AuthenticationFailed(MSG_BAD_KEY)
             _recent_keys.put(digest, key)
         now = timezone.now()
-        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            # A conditional UPDATE: one write a minute per key, not one per request.
+        if (
+            key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION
+        ) and _recent_keys.claim_write(digest):
+            # At most one write a minute per key and process, not one per request.
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
         return ServiceUser(key), key
 
     def authenticate_header(self, request: Request) -> str:

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 
 from routing.api import errors
 from routing.api.base import ServiceAPIView
+from routing.api.fast_validation import SLOW, fast_check, validated
 from routing.api.schema import OPENAI, error_responses, extend_schema, routed_error_responses
 from routing.api.serializers import AttemptSerializer, MessageSerializer, TaskSerializer
 from routing.api.views import check_body_size
@@ -288,9 +289,11 @@ def _check_hints(body: Mapping[str, Any], hints: Mapping[str, str]) -> None:
     """The hints hold what POST /api/route would let through: its task fields, and its
     lengths of agent and session id. A 400 names each wrong hint."""
     problems: dict[str, Any] = {}
-    task = TaskSerializer(data=body.get("task", {}))
-    if not task.is_valid():
-        problems.update({TASK_FIELD_HINTS.get(k, k): v for k, v in task.errors.items()})
+    task_hints = body.get("task", {})
+    if fast_check(TaskSerializer)(task_hints) is SLOW:  # not plainly valid: DRF says why
+        task = TaskSerializer(data=task_hints)
+        if not task.is_valid():
+            problems.update({TASK_FIELD_HINTS.get(k, k): v for k, v in task.errors.items()})
     for name, limit in HINT_LIMITS.items():
         value = hints.get(name) or ""
         if len(value) > limit:
@@ -318,7 +321,7 @@ def switchboard_block(prepared: Any, run: Execution) -> dict[str, Any]:
         "decision_id": str(prepared.decision_id),
         "strategy": prepared.decision.strategy,
         "chain": [c.model for c in prepared.decision.chain],
-        "attempts": [public_attempt(a.to_dict()) for a in run.attempts],
+        "attempts": [public_attempt(a) for a in run.attempts],
         "cost_usd": run.cost_usd,
         "usage_estimated": bool(run.answer and run.answer.usage_estimated),
         "cached": run.cached,
@@ -356,9 +359,7 @@ class ChatCompletionsView(OpenAIView):
     )
     def post(self, request: Request) -> Response | StreamingHttpResponse:
         check_body_size(request)
-        serializer = ChatCompletionSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated(ChatCompletionSerializer, request.data)
         body = route_body(data, routing_hints(request, data.get("metadata") or {}))
         prepared = prepare(body, api_key=request.auth)
         if data["stream"]:

@@ -103,14 +103,25 @@ class Decision:
         return _plain(data)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """Dataclasses and mappings (including MappingProxyType) -> dicts, tuples -> lists,
-    for JSON. (dataclasses.asdict deep-copies every value: several times slower.)"""
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    for JSON. (dataclasses.asdict deep-copies every value: several times slower.)
+
+    On the request path (every audit row's trace): most values are scalars, so the
+    exact type is tested first and scalars are not passed to a recursive call."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    names = getattr(kind, "__dataclass_fields__", None)
+    if names is not None:
+        items = ((name, getattr(value, name)) for name in names)
+        return {k: v if type(v) in _SCALARS else _plain(v) for k, v in items}
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): v if type(v) in _SCALARS else _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | frozenset | set):
-        items = [_plain(v) for v in value]
+        items = [v if type(v) in _SCALARS else _plain(v) for v in value]
         return sorted(items) if isinstance(value, frozenset | set) else items
     return value

@@ -29,7 +29,7 @@ def generate(*args: str) -> str:
 def test_it_writes_decisions_of_the_demo_configuration_and_rolls_them_up() -> None:
     started = timezone.now()
 
-    output = generate("--count", "400", "--shapes", "150", "--days", "3", "--seed", "5")
+    output = generate("--count", "400", "--shapes", "600", "--days", "3", "--seed", "5")
 
     assert "importing the demo configuration" in output
     assert LLMModel.objects.filter(key="llama-3-70b").exists()
