@@ -7,6 +7,8 @@ import time
 
 import psycopg
 
+from bench._harness import pause
+
 Samples = dict[int, list[tuple[float, float]]]  # pid -> [(seconds into the run, MiB)]
 
 
@@ -29,7 +31,7 @@ def audit_rows(
             if not missing or time.monotonic() > deadline:
                 break
             conn.commit()
-            time.sleep(0.5)
+            pause(0.5)
         unexpected = len(set(rows) - expected)
     return rows, unexpected, missing
 

@@ -564,7 +564,7 @@ def set_up(
     note = first_request(endpoint, url, headers)
     deadline = time.monotonic() + 5
     while not capture.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+        _harness.pause(0.05)
     seen = json.loads(capture.read_text())
     upstream_stream = bool((seen["json"] or {}).get("stream"))
     if seen["path"] != "/api/chat" or upstream_stream != endpoint.stream:
