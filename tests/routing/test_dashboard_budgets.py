@@ -25,13 +25,13 @@ from routing.models import Budget, ChangeLogEntry
 from routing.selectors import status
 from routing.selectors.budget_rows import budget_rows
 from routing.services import config_revision_current
+from tests.dashboard_pages import client_for_role, html, logged_in, vary
 from tests.factories import (
     make_agent,
     make_budget,
     make_model,
     make_provider,
     make_spend_ledger,
-    make_user,
 )
 
 pytestmark = pytest.mark.django_db
@@ -61,34 +61,9 @@ def world() -> dict[str, Any]:
     }
 
 
-def logged_in(user: Any, **kwargs: Any) -> Client:
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def as_role(request: pytest.FixtureRequest) -> Callable[[str], Client]:
-    def make(name: str) -> Client:
-        if name == "none":
-            return logged_in(make_user(role=None))
-        fixture = {
-            "viewer": "viewer_user",
-            "operator": "operator_user",
-            "admin": "admin_role_user",
-            "superuser": "admin_user",
-        }[name]
-        return logged_in(request.getfixturevalue(fixture))
-
-    return make
-
-
-def html(response: Any) -> str:
-    return response.content.decode()
-
-
-def vary(response: Any) -> set[str]:
-    return {v.strip().lower() for v in response.get("Vary", "").split(",")}
+    return client_for_role(request)
 
 
 def body(**changes: Any) -> dict[str, Any]:

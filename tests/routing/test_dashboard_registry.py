@@ -26,7 +26,8 @@ from routing.dashboard.condition_report import condition_report
 from routing.models import ChangeLogEntry, LLMModel, Provider, RoutingRule
 from routing.services import config_revision_current
 from routing.snapshot import current_snapshot
-from tests.factories import make_agent, make_model, make_provider, make_rule, make_user
+from tests.dashboard_pages import client_for_role, html, logged_in, vary
+from tests.factories import make_agent, make_model, make_provider, make_rule
 
 pytestmark = pytest.mark.django_db
 
@@ -63,34 +64,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return {"provider": provider, "model": model, "spare": spare, "agent": agent, "rule": rule}
 
 
-def logged_in(user: Any, **kwargs: Any) -> Client:
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def as_role(request: pytest.FixtureRequest) -> Callable[[str], Client]:
-    def make(name: str) -> Client:
-        if name == "none":
-            return logged_in(make_user(role=None))
-        fixture = {
-            "viewer": "viewer_user",
-            "operator": "operator_user",
-            "admin": "admin_role_user",
-            "superuser": "admin_user",
-        }[name]
-        return logged_in(request.getfixturevalue(fixture))
-
-    return make
-
-
-def html(response: Any) -> str:
-    return response.content.decode()
-
-
-def vary(response: Any) -> set[str]:
-    return {v.strip().lower() for v in response.get("Vary", "").split(",")}
+    return client_for_role(request)
 
 
 def escaped(text: str) -> str:

@@ -40,6 +40,7 @@ from routing.services.decisions import Outcome, decision_record
 from routing.services.simulate import MSG_UNKNOWN_STRATEGY
 from routing.simulator_charts import NO_MODEL, primary_counts, what_if_figure, what_if_totals
 from routing.snapshot import current_snapshot, load_runtime_state
+from tests.dashboard_pages import html, vary
 from tests.factories import make_budget, make_user
 from tests.fake_upstream import FakeUpstream
 from tests.upstream_registry import add_model
@@ -76,14 +77,6 @@ def web(user: Any = None, **kwargs: Any) -> Client:
     if user is not None:
         client.force_login(user)
     return client
-
-
-def html(response: Any) -> str:
-    return response.content.decode()
-
-
-def vary(response: Any) -> set[str]:
-    return {v.strip().lower() for v in response.get("Vary", "").split(",")}
 
 
 def eliminated(response: Any) -> dict[str, str]:
