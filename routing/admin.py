@@ -1,7 +1,8 @@
 """Django admin for routing configuration, controls and the (read-only) audit tables.
 
-Every save or delete of a configuration or control row through the admin writes a
-change-log entry and bumps the configuration version, like every other way in.
+Every save or delete of a configuration or control row through the admin goes through
+routing.services.registry_writes, the API's and the dashboard's path too: a change-log
+entry (secret fields left out) and a new configuration version in the same transaction.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db import models, transaction
+from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from routing.choices import ChangeSource
@@ -39,105 +41,36 @@ from routing.models import (
     TaskOverride,
     TaskRoute,
 )
-from routing.services import (
-    api_key_generate,
-    api_key_hash,
-    change_log_record,
-    config_revision_bump,
-    snapshot_of,
-)
+from routing.services import api_key_generate, api_key_hash
+from routing.services.registry_writes import registry_delete, registry_save, registry_write_many
+
+
+def _write_context(request: HttpRequest) -> dict[str, Any]:
+    return {"actor": request.user, "source": ChangeSource.ADMIN}
 
 
 class ChangeLoggedAdmin(admin.ModelAdmin):
-    """Records who changed what from the admin, and invalidates cached snapshots."""
+    """Writes through the registry service, as request.user from the admin."""
 
-    secret_fields: tuple[str, ...] = ()
-    # How change-log entries name this model's rows; the services use the same names.
-    change_log_type: str = ""
-    change_log_key_field: str = ""
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
-    def _snapshot(self, obj: models.Model | None) -> dict[str, Any] | None:
-        data = snapshot_of(obj)
-        if data is not None:
-            for field in self.secret_fields:
-                data.pop(field, None)
-        return data
-
-    def _target(self, obj: models.Model) -> tuple[str, str]:
-        target_type = self.change_log_type or obj._meta.model_name or ""
-        key = getattr(obj, self.change_log_key_field) if self.change_log_key_field else obj
-        return target_type, str(key)
-
-    @transaction.atomic
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        before = self._snapshot(type(obj).objects.filter(pk=obj.pk).first()) if change else None
-        super().save_model(request, obj, form, change)
-        target_type, target_key = self._target(obj)
-        change_log_record(
-            action=f"{target_type}.{'update' if change else 'create'}",
-            target_type=target_type,
-            target_key=target_key,
-            before=before,
-            after=self._snapshot(obj),
-            source=ChangeSource.ADMIN,
-            actor=request.user,
-        )
-        config_revision_bump()
+        registry_save(obj, **_write_context(request))
 
-    @transaction.atomic
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        target_type, target_key = self._target(obj)
-        before = self._snapshot(obj)
-        super().delete_model(request, obj)
-        change_log_record(
-            action=f"{target_type}.delete",
-            target_type=target_type,
-            target_key=target_key,
-            before=before,
-            source=ChangeSource.ADMIN,
-            actor=request.user,
-        )
-        config_revision_bump()
+        registry_delete(obj, **_write_context(request))
 
-    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        # Row by row, so each deleted row gets its entry; one revision for the lot.
+        registry_write_many(delete=queryset, **_write_context(request))
+
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        # Keyed by object identity: a deleted row has lost its pk by the time we log it.
-        befores = {
-            id(f.instance): self._snapshot(
-                type(f.instance).objects.filter(pk=f.instance.pk).first()
-            )
-            for f in formset.initial_forms
-            if f.instance.pk
-        }
-        super().save_formset(request, form, formset, change)
-        for obj in formset.new_objects:
-            self._log_inline(request, obj, "create", None, self._snapshot(obj))
-        for obj, _fields in formset.changed_objects:
-            self._log_inline(request, obj, "update", befores.get(id(obj)), self._snapshot(obj))
-        for obj in formset.deleted_objects:
-            self._log_inline(request, obj, "delete", befores.get(id(obj)), None)
-        if formset.new_objects or formset.changed_objects or formset.deleted_objects:
-            config_revision_bump()
-
-    def _log_inline(
-        self, request: HttpRequest, obj: Any, verb: str, before: Any, after: Any
-    ) -> None:
-        target_type, target_key = self._target(obj)
-        change_log_record(
-            action=f"{target_type}.{verb}",
-            target_type=target_type,
-            target_key=target_key,
-            before=before,
-            after=after,
-            source=ChangeSource.ADMIN,
-            actor=request.user,
-        )
-
-    @transaction.atomic
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        for obj in queryset:
-            self.delete_model(request, obj)
+        # commit=False leaves every row write, deletions included, to the service; the
+        # formset still fills new_objects, changed_objects and deleted_objects, which the
+        # admin's history message reads.
+        saved = formset.save(commit=False)
+        registry_write_many(save=saved, delete=formset.deleted_objects, **_write_context(request))
+        formset.save_m2m()
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -305,9 +238,6 @@ class ApiKeyAdmin(ChangeLoggedAdmin):
         "created_at",
         "last_used_at",
     ]
-    secret_fields = ("secret_hash",)
-    change_log_type = "api_key"
-    change_log_key_field = "name"
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         plaintext = None

@@ -1,15 +1,17 @@
 """Writes to the routing configuration (providers, models, agents, rules, strategies,
-budgets, API keys) from the API and the dashboard.
+budgets, API keys) from the API, the dashboard and the Django admin.
 
 Each write, its change-log entry (before and after, secret fields left out) and the
 configuration revision bump commit together or not at all. Callers validate first (the
-API's serializers and the dashboard's ModelForms both run the model's `full_clean`);
-these functions only write.
+API's serializers and the dashboard's and the admin's ModelForms all run the model's
+`full_clean`); these functions only write. The admin also writes rows of models not
+named below (overrides, settings, experiment variants): their entries name them by
+model and id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,6 +40,7 @@ __all__ = [
     "registry_record",
     "registry_save",
     "registry_snapshot",
+    "registry_write_many",
 ]
 
 MSG_IN_USE = "'{target}' is still used by: {users}. Change or delete those first."
@@ -101,6 +104,30 @@ def registry_snapshot(instance: models.Model | None) -> dict[str, Any] | None:
     return data
 
 
+def _log(
+    verb: str,
+    instance: models.Model,
+    *,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    actor: Any,
+    source: ChangeSource,
+    reason: str,
+    target_key: str | None = None,
+) -> ChangeLogEntry:
+    naming = _naming(instance)
+    return change_log_record(
+        action=f"{naming.target_type}.{verb}",
+        target_type=naming.target_type,
+        target_key=naming.key(instance) if target_key is None else target_key,
+        before=before,
+        after=after,
+        reason=reason,
+        source=source,
+        actor=actor,
+    )
+
+
 def registry_record(
     verb: str,
     instance: models.Model,
@@ -114,45 +141,79 @@ def registry_record(
 ) -> ChangeLogEntry:
     """Log one change of `instance` and bump the configuration revision. Call it inside
     the transaction of the change itself."""
-    naming = _naming(instance)
-    entry = change_log_record(
-        action=f"{naming.target_type}.{verb}",
-        target_type=naming.target_type,
-        target_key=naming.key(instance) if target_key is None else target_key,
+    entry = _log(
+        verb,
+        instance,
         before=before,
         after=after,
-        reason=reason,
-        source=source,
         actor=actor,
+        source=source,
+        reason=reason,
+        target_key=target_key,
     )
     config_revision_bump()
     return entry
+
+
+def _stored(instance: Row) -> Row | None:
+    """The stored row behind `instance`, locked until the transaction ends."""
+    return (
+        type(instance)
+        ._default_manager.select_for_update(of=("self",))
+        .filter(pk=instance.pk)
+        .first()
+    )
+
+
+def _save_logged(instance: models.Model, *, actor: Any, source: ChangeSource, reason: str) -> None:
+    adding = instance._state.adding
+    before = None if adding else registry_snapshot(_stored(instance))
+    instance.save()
+    _log(
+        "create" if adding else "update",
+        instance,
+        before=before,
+        after=registry_snapshot(instance),
+        actor=actor,
+        source=source,
+        reason=reason,
+    )
+
+
+def _delete_logged(
+    instance: models.Model,
+    *,
+    before: dict[str, Any] | None,
+    actor: Any,
+    source: ChangeSource,
+    reason: str,
+) -> None:
+    _, target_key = change_log_name(instance)  # a rule's key is its pk, gone after delete
+    try:
+        with transaction.atomic():  # a savepoint, so a refusal leaves the outer one usable
+            instance.delete()
+    except (ProtectedError, RestrictedError) as exc:
+        users = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        named = sorted({f"{obj._meta.verbose_name} {obj}" for obj in users})
+        raise RegistryInUse(target_key, named) from exc
+    _log(
+        "delete",
+        instance,
+        before=before,
+        after=None,
+        actor=actor,
+        source=source,
+        reason=reason,
+        target_key=target_key,
+    )
 
 
 def registry_save(instance: Row, *, actor: Any, source: ChangeSource, reason: str = "") -> Row:
     """Create or update a validated `instance`, with its change-log entry ("before" is
     the stored row, read under a lock) and a new configuration revision."""
     with transaction.atomic():
-        adding = instance._state.adding
-        before = None
-        if not adding:
-            stored = (
-                type(instance)
-                ._default_manager.select_for_update(of=("self",))
-                .filter(pk=instance.pk)
-                .first()
-            )
-            before = registry_snapshot(stored)
-        instance.save()
-        registry_record(
-            "create" if adding else "update",
-            instance,
-            before=before,
-            after=registry_snapshot(instance),
-            actor=actor,
-            source=source,
-            reason=reason,
-        )
+        _save_logged(instance, actor=actor, source=source, reason=reason)
+        config_revision_bump()
     return instance
 
 
@@ -161,25 +222,50 @@ def registry_delete(
 ) -> None:
     """Delete `instance` with its change-log entry and a new revision. Raises
     RegistryInUse, naming the rows still using it, when other rows protect it."""
-    before = registry_snapshot(instance)
-    _, target_key = change_log_name(instance)  # a rule's key is its pk, gone after delete
     with transaction.atomic():
-        try:
-            with transaction.atomic():  # a savepoint, so a refusal leaves the outer one usable
-                instance.delete()
-        except (ProtectedError, RestrictedError) as exc:
-            users = (
-                exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
-            )
-            named = sorted({f"{obj._meta.verbose_name} {obj}" for obj in users})
-            raise RegistryInUse(target_key, named) from exc
-        registry_record(
-            "delete",
+        _delete_logged(
             instance,
-            before=before,
-            after=None,
+            before=registry_snapshot(instance),
             actor=actor,
             source=source,
             reason=reason,
-            target_key=target_key,
         )
+        config_revision_bump()
+
+
+def registry_write_many(
+    *,
+    save: Iterable[models.Model] = (),
+    delete: Iterable[models.Model] = (),
+    actor: Any,
+    source: ChangeSource,
+    reason: str = "",
+) -> int:
+    """Delete, then create or update, several rows in one transaction, each with its
+    change-log entry, and bump the revision once (not at all when nothing was written):
+    the admin's bulk delete and its inline rows. Returns how many rows were written.
+
+    A row to delete is read again under a lock, so its "before" is the stored row (the
+    admin hands over instances its forms have edited), and one already gone, deleted by
+    a cascade from an earlier row, is skipped. Raises RegistryInUse, and writes nothing,
+    when other rows still use a row to delete."""
+    written = 0
+    with transaction.atomic():
+        for instance in delete:
+            stored = _stored(instance)
+            if stored is None:
+                continue
+            _delete_logged(
+                instance,
+                before=registry_snapshot(stored),
+                actor=actor,
+                source=source,
+                reason=reason,
+            )
+            written += 1
+        for instance in save:
+            _save_logged(instance, actor=actor, source=source, reason=reason)
+            written += 1
+        if written:
+            config_revision_bump()
+    return written

@@ -1,5 +1,6 @@
-"""routing.services.registry_writes: the one path by which the API and the dashboard write
-the registry, its change-log entry and the configuration revision, together or not at all."""
+"""routing.services.registry_writes: the one path by which the API, the dashboard and the
+admin write the registry, its change-log entry and the configuration revision, together
+or not at all."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from routing.choices import ChangeSource
-from routing.models import ApiKey, ChangeLogEntry, Provider, RoutingRule
+from routing.models import ApiKey, ChangeLogEntry, LLMModel, Provider, RoutingRule
 from routing.services import api_key_create, config_revision_current, registry_writes
 from routing.services.registry_writes import (
     MSG_IN_USE,
@@ -17,8 +18,10 @@ from routing.services.registry_writes import (
     registry_delete,
     registry_save,
     registry_snapshot,
+    registry_write_many,
 )
 from tests.factories import (
+    make_agent,
     make_budget,
     make_model,
     make_provider,
@@ -132,3 +135,77 @@ def test_an_api_keys_secret_hash_never_reaches_the_change_log() -> None:
 def test_a_row_of_another_model_is_named_by_its_model_and_id() -> None:
     session_budget = make_session_token_budget()
     assert change_log_name(session_budget) == ("sessiontokenbudget", str(session_budget.pk))
+
+
+def test_many_rows_are_written_each_with_its_entry_under_one_new_revision() -> None:
+    provider = make_provider(name="ollama")
+    llama = make_model(key="llama3", provider=provider)
+    qwen = make_model(key="qwen2", provider=provider)
+    provider.timeout_s = 5.0
+    version = config_revision_current()
+
+    written = registry_write_many(
+        save=[provider, Provider(name="groq", kind="simulated", tier="local")],
+        delete=[llama, qwen],
+        reason="tidy up",
+        **WHO,
+    )
+
+    assert written == 4
+    assert sorted(Provider.objects.values_list("name", flat=True)) == ["groq", "ollama"]
+    assert not LLMModel.objects.exists()
+    entries = ChangeLogEntry.objects.order_by("id")
+    assert [(e.action, e.target_key, e.reason) for e in entries] == [
+        ("llmmodel.delete", "llama3", "tidy up"),
+        ("llmmodel.delete", "qwen2", "tidy up"),
+        ("provider.update", "ollama", "tidy up"),
+        ("provider.create", "groq", "tidy up"),
+    ]
+    assert (entries[2].before["timeout_s"], entries[2].after["timeout_s"]) == (30.0, 5.0)
+    assert config_revision_current() == version + 1
+
+
+def test_a_row_deleted_among_many_is_logged_as_stored_not_as_edited() -> None:
+    rule = make_rule(condition="data.contains_pii")
+    rule.condition = "task.complexity > 9"  # an admin form edited it, then ticked "delete"
+
+    registry_write_many(delete=[rule], **WHO)
+
+    entry = ChangeLogEntry.objects.get()
+    assert entry.before["condition"] == "data.contains_pii"
+
+
+def test_a_row_already_gone_by_a_cascade_is_neither_deleted_again_nor_logged() -> None:
+    agent = make_agent(key="cto")
+    rule = make_rule(agent=agent)
+
+    written = registry_write_many(delete=[agent, rule], **WHO)
+
+    assert written == 1
+    assert not RoutingRule.objects.exists()
+    assert [e.action for e in ChangeLogEntry.objects.all()] == ["agent.delete"]
+
+
+def test_a_row_in_use_among_many_stops_them_all() -> None:
+    free = make_model(key="free")
+    provider = make_provider(name="groq")
+    make_model(key="groq-llama", provider=provider)
+    version = config_revision_current()
+
+    with pytest.raises(RegistryInUse) as caught:
+        registry_write_many(delete=[free, provider], **WHO)
+
+    assert caught.value.used_by == ["model groq-llama"]
+    assert LLMModel.objects.filter(key="free").exists()
+    assert Provider.objects.filter(name="groq").exists()
+    assert not ChangeLogEntry.objects.exists()
+    assert config_revision_current() == version
+
+
+def test_nothing_to_write_leaves_the_revision_alone() -> None:
+    version = config_revision_current()
+
+    assert registry_write_many(save=[], delete=[], **WHO) == 0
+
+    assert config_revision_current() == version
+    assert not ChangeLogEntry.objects.exists()
