@@ -178,7 +178,14 @@ def start_upstream(workdir: Path, code: str, *args: str) -> tuple[subprocess.Pop
 
 
 def start_gunicorn(
-    env: dict[str, str], workdir: Path, workers: int, threads: int, *, app: str | None = None
+    env: dict[str, str],
+    workdir: Path,
+    workers: int,
+    threads: int,
+    *,
+    app: str | None = None,
+    extra: tuple[str, ...] = (),
+    ready_within: float = 30,
 ) -> tuple[subprocess.Popen[str], str]:
     """gunicorn (-k gthread, access log off) on a free port of 127.0.0.1, once /healthz
     answers and every worker is up. Its error log is workdir/gunicorn.log and Django's
@@ -201,13 +208,14 @@ def start_gunicorn(
         "/dev/null",
         "--error-logfile",
         str(workdir / "gunicorn.log"),
+        *extra,
     ]
     with (workdir / "server.stderr").open("a") as stderr:
         proc = subprocess.Popen(
             args, cwd=ROOT, env=env, text=True, stderr=stderr, start_new_session=True
         )
     url = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + ready_within
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited ({proc.returncode}); see {workdir}/gunicorn.log")
@@ -219,7 +227,7 @@ def start_gunicorn(
             return proc, url
         pause(0.1)
     stop(proc)
-    raise RuntimeError("gunicorn did not answer /healthz within 30 s")
+    raise RuntimeError(f"gunicorn did not answer /healthz within {ready_within:g} s")
 
 
 def configure(env: dict[str, str], config_dir: Path, key_name: str = "bench") -> str:

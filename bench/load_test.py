@@ -259,6 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--circuit-failures", type=int, default=10)
     parser.add_argument("--sample-every", type=float, default=5.0, help="seconds between RSS reads")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        metavar="DIR",
+        help="diagnose memory: each worker dumps a tracemalloc snapshot to DIR every "
+        "--tracemalloc-every seconds (slows the server); compare with bench/tracemalloc_diff.py",
+    )
+    parser.add_argument("--tracemalloc-every", type=float, default=60.0)
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.duration <= 0 or args.concurrency <= 0:
         parser.error("--rate, --duration and --concurrency must be positive")
@@ -284,7 +292,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         write_config(workdir / "config", upstream_url)
         key = configure(env, workdir / "config", "load")
-        server, url = start_gunicorn(env, workdir, args.workers, args.threads)
+        extra: tuple[str, ...] = ()
+        if args.tracemalloc:
+            args.tracemalloc.mkdir(parents=True, exist_ok=True)
+            env["TRACEMALLOC_DIR"] = str(args.tracemalloc.resolve())
+            env["TRACEMALLOC_EVERY"] = str(args.tracemalloc_every)
+            extra = ("-c", str(ROOT / "bench" / "_tracemalloc_gunicorn.py"))
+        # A traced worker imports Django several times slower.
+        server, url = start_gunicorn(
+            env, workdir, args.workers, args.threads, extra=extra, ready_within=180 if extra else 30
+        )
         master = server.pid
         workers = proc_children(master)
         check_chain(url, key)
