@@ -91,6 +91,16 @@ try:
         "SWITCHBOARD_DECISION_RETENTION_DAYS", 90, validate=lambda n: n >= 0
     )
     SWITCHBOARD_DECISION_ARCHIVE_DIR = env.str("SWITCHBOARD_DECISION_ARCHIVE_DIR", "") or None
+    # Batch jobs finished (done, failed or cancelled) longer ago than this many days are
+    # deleted with their items' results (0: keep them forever).
+    SWITCHBOARD_BATCH_RETENTION_DAYS = env.int(
+        "SWITCHBOARD_BATCH_RETENTION_DAYS", 30, validate=lambda n: n >= 0
+    )
+    # Web and Celery worker processes hand freed heap back to the OS this often (glibc's
+    # malloc_trim; 0 turns it off). See controlplane/heap_trim.py for why.
+    SWITCHBOARD_MALLOC_TRIM_SECONDS = env.float(
+        "SWITCHBOARD_MALLOC_TRIM_SECONDS", 60.0, validate=lambda n: n >= 0
+    )
     # Per-minute decision rollups are kept this many days (hour and day rollups are kept).
     SWITCHBOARD_ROLLUP_MINUTE_RETENTION_DAYS = env.int(
         "SWITCHBOARD_ROLLUP_MINUTE_RETENTION_DAYS", 3, validate=lambda n: n >= 1

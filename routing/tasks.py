@@ -10,7 +10,7 @@ from django.utils import timezone
 from routing.services.batches import batch_fail, batch_run
 from routing.services.health import models_probe
 from routing.services.overrides import overrides_expire
-from routing.services.retention import decisions_prune
+from routing.services.retention import retention_prune
 from routing.services.rollups import decisions_rollup
 
 
@@ -30,9 +30,10 @@ def probe_models() -> dict[str, object]:
 
 @shared_task(ignore_result=True)
 def prune_decisions() -> dict[str, object]:
-    """Archive and delete decisions past the retention (routing.services.retention).
-    No retry: a run that stopped half way is finished by the next."""
-    return decisions_prune(timezone.now()).as_dict()
+    """Archive and delete decisions, and delete finished batch jobs, past their retention
+    (routing.services.retention). No retry: a run that stopped half way is finished by
+    the next."""
+    return retention_prune(timezone.now()).as_dict()
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, ignore_result=True)

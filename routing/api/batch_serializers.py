@@ -1,5 +1,5 @@
-"""Input and output of the batch routing API: `POST /api/route/batch` and
-`GET /api/route/batch/{id}`.
+"""Input and output of the batch routing API: `POST /api/route/batch`,
+`GET /api/route/batch/{id}` and `POST /api/route/batch/{id}/cancel`.
 
 Every request of a batch is checked with the serializer of `POST /api/route` before
 anything is stored, and a problem is named by where it is in the batch
@@ -116,10 +116,13 @@ class BatchJobSerializer(serializers.Serializer):
     # next serializer that has a status of its own.
     status = serializers.CharField(
         help_text="queued, running, done (every request was routed; each item says how it "
-        "went) or failed (the job could not route them all; `error` says why)."
+        "went), failed (the job could not route them all; `error` says why) or cancelled "
+        "(POST .../cancel stopped it; each request not routed by then says `cancelled`)."
     )
     total = serializers.IntegerField(help_text="Requests in the batch.")
-    completed = serializers.IntegerField(help_text="Requests finished, failed ones included.")
+    completed = serializers.IntegerField(
+        help_text="Requests routed, failed ones included (not those a cancel left unrouted)."
+    )
     failed = serializers.IntegerField(help_text="Finished requests answered with an error.")
     url = serializers.SerializerMethodField(help_text="Where to read progress and results.")
 
@@ -130,12 +133,15 @@ class BatchJobSerializer(serializers.Serializer):
 class BatchItemSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="Its position in `requests`.")
     status_code = serializers.IntegerField(
-        allow_null=True, help_text="The status /api/route would have answered; null until routed."
+        allow_null=True,
+        help_text="The status /api/route would have answered; null until routed. 409 for a "
+        "request its batch's cancel left unrouted.",
     )
     response = serializers.JSONField(
         allow_null=True,
         help_text="Exactly the body /api/route would have answered: the answer (or decision, "
-        "with dry_run), or the error envelope. Null until routed.",
+        "with dry_run), or the error envelope. Null until routed. A request left unrouted "
+        "by a cancel has the envelope with code `cancelled`.",
     )
 
 
@@ -145,7 +151,9 @@ class BatchDetailSerializer(BatchJobSerializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
-    error = serializers.CharField(allow_blank=True, help_text="Why a failed job failed.")
+    error = serializers.CharField(
+        allow_blank=True, help_text="Why a failed job failed, or who cancelled a cancelled one."
+    )
     offset = serializers.SerializerMethodField()
     items = serializers.SerializerMethodField()
     next = serializers.SerializerMethodField(help_text="The next page of items, if any.")

@@ -11,4 +11,9 @@ urlpatterns = [
         views.BatchDetailView.as_view(),
         name="api-route-batch-detail",
     ),
+    path(
+        "route/batch/<str:public_id>/cancel",
+        views.BatchCancelView.as_view(),
+        name="api-route-batch-cancel",
+    ),
 ]

@@ -29,6 +29,7 @@ METHOD_NOT_ALLOWED = "method_not_allowed"
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
 THROTTLED = "throttled"
 NOT_REPLAYABLE = "not_replayable"
+CONFLICT = "conflict"  # the row is in a state that does not allow the operation
 
 MSG_INVALID = "The request is not valid; see details for each field."
 MSG_MALFORMED_JSON = "The body is not valid JSON: {error}"
@@ -49,6 +50,7 @@ STATUS_BY_CODE = {
     PAYLOAD_TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     NOT_REPLAYABLE: status.HTTP_409_CONFLICT,
+    CONFLICT: status.HTTP_409_CONFLICT,
     NO_ELIGIBLE_MODEL: status.HTTP_422_UNPROCESSABLE_ENTITY,
     DENIED_BY_RULE: status.HTTP_403_FORBIDDEN,
     BUDGET_EXCEEDED: status.HTTP_429_TOO_MANY_REQUESTS,

@@ -15,11 +15,18 @@ class BatchStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# A job in one of these may still change; the others are final (and pruned in time).
+BATCH_ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+BATCH_FINISHED = (BatchStatus.DONE, BatchStatus.FAILED, BatchStatus.CANCELLED)
 
 
 class BatchJob(models.Model):
     """A batch of route requests submitted at once (`POST /api/route/batch`) and routed
-    one by one by a worker. Progress is the count of its items that have finished."""
+    one by one by a worker. Progress is the count of its items that have been routed
+    (items of a cancelled job that were never routed are not counted)."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
@@ -27,7 +34,9 @@ class BatchJob(models.Model):
         "routing.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     api_key_name = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=8, choices=BatchStatus.choices, default=BatchStatus.QUEUED)
+    status = models.CharField(
+        max_length=16, choices=BatchStatus.choices, default=BatchStatus.QUEUED
+    )
     total = models.PositiveIntegerField()
     # Maintained by the worker as items finish, so progress is one row read.
     completed = models.PositiveIntegerField(default=0)
@@ -50,6 +59,11 @@ class BatchJob(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.public_id} {self.status} {self.completed}/{self.total}"
+
+    @property
+    def unrouted(self) -> int:
+        """Requests not routed: not yet, or (once it is cancelled) never."""
+        return self.total - self.completed
 
 
 class BatchItem(models.Model):

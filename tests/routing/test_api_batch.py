@@ -1,7 +1,7 @@
-"""POST /api/route/batch and GET /api/route/batch/{id} over real HTTP: Switchboard on a
-live server, the models on the fake upstream, httpx as the client. Celery runs eagerly
-(tests/conftest.py), so a job has been routed by the time POST answers; the tests still
-poll as a client would.
+"""POST /api/route/batch, GET /api/route/batch/{id} and POST /api/route/batch/{id}/cancel
+over real HTTP: Switchboard on a live server, the models on the fake upstream, httpx as
+the client. Celery runs eagerly (tests/conftest.py), so a job has been routed by the time
+POST answers; the tests still poll as a client would.
 
 The Celery task is also called directly, as a worker would after a crash or a duplicate
 delivery, to check it is safe to run again.
@@ -23,11 +23,21 @@ from django.test import Client
 
 from routing.api import errors
 from routing.api.batch_serializers import MSG_NOT_AN_OBJECT
-from routing.api.batch_views import MSG_NO_BATCH, MSG_TOO_MANY
-from routing.models import ApiKey, BatchItem, BatchJob, Decision, SpendLedger
+from routing.api.batch_views import MSG_ALREADY_FINISHED, MSG_NO_BATCH, MSG_TOO_MANY
+from routing.choices import ChangeSource
+from routing.models import ApiKey, BatchItem, BatchJob, ChangeLogEntry, Decision, SpendLedger
 from routing.services import api_key_create
 from routing.services import batches as batch_service
-from routing.services.batches import INTERNAL_ERROR, MSG_GAVE_UP, MSG_INTERNAL, MSG_KEY_GONE
+from routing.services.batches import (
+    CANCELLED,
+    CANCELLED_STATUS,
+    INTERNAL_ERROR,
+    MSG_GAVE_UP,
+    MSG_INTERNAL,
+    MSG_ITEM_CANCELLED,
+    MSG_JOB_CANCELLED,
+    MSG_KEY_GONE,
+)
 from routing.tasks import route_batch
 from tests.factories import make_agent, make_user
 from tests.upstream_registry import add_model
@@ -46,6 +56,10 @@ def ask(content: str = "hello there", **fields: Any) -> dict[str, Any]:
 
 def submit(client: httpx.Client, requests: list[Any], **body: Any) -> httpx.Response:
     return client.post(BATCH, json={"requests": requests, **body})
+
+
+def cancel(client: httpx.Client | Client, job: BatchJob) -> Any:
+    return client.post(f"{BATCH}/{job.public_id}/cancel")
 
 
 def poll_until_finished(client: httpx.Client, url: str, seconds: float = 10) -> dict[str, Any]:
@@ -480,3 +494,163 @@ def test_the_prompt_is_kept_after_routing_only_when_full_prompts_are(
     stored = BatchItem.objects.get().request
     assert ("messages" in stored) is kept
     assert stored["session_id"] == "s-1"
+
+
+# -- cancelling -----------------------------------------------------------------------------
+
+
+def test_the_submitting_key_cancels_a_queued_job_and_a_worker_then_routes_nothing(
+    registry, client, upstream
+) -> None:
+    add_model(registry, "local-a", "local", "llama3")
+    job = stored_job([ask("one"), ask("two"), ask("three")])
+    upstream.reset()
+
+    response = cancel(client, job)
+    run = batch_service.batch_run(job.pk)  # the worker picks the job up afterwards
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["id"], body["status"], body["total"]) == (str(job.public_id), "cancelled", 3)
+    assert (body["completed"], body["failed"]) == (0, 0)
+    assert body["url"].endswith(f"{BATCH}/{job.public_id}")
+    assert (run.status, run.routed) == ("cancelled", 0)
+    assert upstream.requests == []
+    assert not Decision.objects.exists()  # not one audit row: nothing was routed
+    job.refresh_from_db()
+    assert job.finished_at is not None
+    assert job.error == MSG_JOB_CANCELLED.format(by="api-key:svc")
+    for item in job.items.all():
+        assert item.status_code == CANCELLED_STATUS
+        assert item.response == errors.envelope(CANCELLED, MSG_ITEM_CANCELLED)
+        assert item.decision_id is None
+    read = client.get(body["url"]).json()
+    assert read["status"] == "cancelled"
+    assert [i["response"]["error"]["code"] for i in read["items"]] == [CANCELLED] * 3
+    entry = ChangeLogEntry.objects.get(target_type="batch_job")
+    assert (entry.action, entry.target_key) == ("batch_job.cancel", str(job.public_id))
+    assert (entry.actor, entry.actor_label, entry.source) == (None, "api-key:svc", "api")
+    assert entry.before == {"status": "queued", "completed": 0, "total": 3}
+    assert entry.after == {"status": "cancelled", "cancelled_requests": 3}
+
+
+def test_cancelling_a_cancelled_job_answers_200_again_and_changes_nothing(registry, client) -> None:
+    job = stored_job([ask(), ask()], status="running")
+
+    first = cancel(client, job)
+    finished_at = BatchJob.objects.values_list("finished_at", flat=True).get(pk=job.pk)
+    second = cancel(client, job)
+
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert second.json()["status"] == "cancelled"
+    assert BatchJob.objects.values_list("finished_at", flat=True).get(pk=job.pk) == finished_at
+    assert ChangeLogEntry.objects.filter(target_type="batch_job").count() == 1
+
+
+@pytest.mark.parametrize("status", ["done", "failed"])
+def test_a_job_that_has_ended_cannot_be_cancelled_409(registry, client, upstream, status) -> None:
+    add_model(registry, "local-a", "local", "llama3")
+    submit(client, [ask(), ask()])
+    job = BatchJob.objects.get()
+    BatchJob.objects.filter(pk=job.pk).update(status=status)
+    before = list(job.items.order_by("index").values_list("status_code", "response"))
+
+    response = cancel(client, job)
+
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": errors.CONFLICT,
+        "message": MSG_ALREADY_FINISHED.format(id=job.public_id, status=status),
+        "details": {"status": status},
+        "decision_id": None,
+    }
+    job.refresh_from_db()
+    assert job.status == status
+    assert list(job.items.order_by("index").values_list("status_code", "response")) == before
+    assert not ChangeLogEntry.objects.filter(target_type="batch_job").exists()
+
+
+def test_only_the_submitting_key_and_operators_may_cancel(registry, client, live_server) -> None:
+    job = stored_job([ask()])
+    url = f"{live_server.url}{BATCH}/{job.public_id}/cancel"
+    other = api_key_create(name="other").plaintext
+    status_only = api_key_create(name="status-only", scopes=["status"]).plaintext
+    viewer, operator = Client(), Client()
+    viewer.force_login(make_user(role="viewer"))
+    operator.force_login(make_user(role="operator", username="op"))
+
+    anonymous = httpx.post(url)
+    as_status_key = httpx.post(url, headers={"Authorization": f"Bearer {status_only}"})
+    as_other_key = httpx.post(url, headers={"Authorization": f"Bearer {other}"})
+    as_viewer = cancel(viewer, job)
+    unknown = client.post(f"{BATCH}/{uuid.uuid4()}/cancel")
+
+    assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (
+        401,
+        errors.UNAUTHENTICATED,
+    )
+    assert as_status_key.status_code == 403
+    assert as_status_key.json()["error"] == {
+        "code": errors.FORBIDDEN,
+        "message": errors.MSG_FORBIDDEN.format(scope="route"),
+        "details": {},
+        "decision_id": None,
+    }
+    assert (as_other_key.status_code, as_other_key.json()["error"]["code"]) == (
+        404,
+        errors.NOT_FOUND,
+    )
+    assert (as_viewer.status_code, as_viewer.json()["error"]["code"]) == (403, errors.FORBIDDEN)
+    assert unknown.status_code == 404
+    assert BatchJob.objects.get(pk=job.pk).status == "queued"
+    assert not ChangeLogEntry.objects.filter(target_type="batch_job").exists()
+
+    as_operator = cancel(operator, job)
+
+    assert (as_operator.status_code, as_operator.json()["status"]) == (200, "cancelled")
+    entry = ChangeLogEntry.objects.get(target_type="batch_job")
+    assert (entry.actor.username, entry.actor_label) == ("op", "op")
+
+
+def test_a_job_cancelled_while_it_runs_keeps_what_was_routed_and_routes_no_more(
+    registry, client, upstream, monkeypatch
+) -> None:
+    add_model(registry, "local-a", "local", "llama3@text=Hi")
+    job = stored_job([ask("one"), ask("two"), ask("three"), ask("four")])
+    operator = make_user(role="operator", username="op")
+    real_route = batch_service.route
+
+    def route(body: Any, **kwargs: Any) -> Any:
+        answer = real_route(body, **kwargs)
+        if body["messages"][0]["content"] == "two":
+            # An operator cancels while the worker is routing the second request.
+            batch_service.batch_cancel(job, by=operator, source=ChangeSource.DASHBOARD)
+        return answer
+
+    monkeypatch.setattr(batch_service, "route", route)
+    upstream.reset()
+
+    run = batch_service.batch_run(job.pk)
+
+    assert (run.status, run.routed) == ("cancelled", 2)
+    assert len(upstream.requests) == 2
+    assert Decision.objects.count() == 2  # only the two routed requests have audit rows
+    job.refresh_from_db()
+    assert (job.status, job.completed, job.failed) == ("cancelled", 2, 0)
+    items = list(job.items.order_by("index"))
+    # The first finished before the cancel; the second was being routed when it came,
+    # and keeps its real answer (and audit row) rather than the cancel's mark.
+    assert [i.status_code for i in items] == [200, 200, CANCELLED_STATUS, CANCELLED_STATUS]
+    assert [i.response["content"] for i in items[:2]] == ["Hi", "Hi"]
+    assert {i.decision_id for i in items[:2]} == set(
+        Decision.objects.values_list("public_id", flat=True)
+    )
+    for item in items[2:]:
+        assert item.response == errors.envelope(CANCELLED, MSG_ITEM_CANCELLED)
+    read = client.get(f"{BATCH}/{job.public_id}").json()
+    assert (read["status"], read["completed"], read["error"]) == (
+        "cancelled",
+        2,
+        MSG_JOB_CANCELLED.format(by="op"),
+    )

@@ -1,7 +1,7 @@
 """The batch pages of the dashboard (/batches and /batches/<id>), through Django's test
 client: who may see them, the full page and the htmx partial (with `Vary: HX-Request`),
-the progress bar's values, polling that stops once a job ends, and the rows of a job's
-requests linking to their decisions."""
+the progress bar's values, polling that stops once a job ends, the rows of a job's
+requests linking to their decisions, and the "Cancel job" button (operators and up)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from routing.api import errors
-from routing.dashboard.batch_views import ITEMS_PER_PAGE, STOP_POLLING
-from routing.models import BatchItem, BatchJob
+from routing.dashboard.batch_views import ITEMS_PER_PAGE, MSG_ALREADY_ENDED, STOP_POLLING
+from routing.models import BatchItem, BatchJob, ChangeLogEntry
+from routing.services.batches import CANCELLED, MSG_ITEM_CANCELLED, MSG_JOB_CANCELLED
 from tests.factories import make_decision, make_user
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +50,10 @@ def finish_item(job: BatchJob, index: int, status: int, response: dict[str, Any]
 
 def job_url(job: BatchJob) -> str:
     return reverse("dashboard:batch", kwargs={"public_id": job.public_id})
+
+
+def cancel_url(job: BatchJob) -> str:
+    return reverse("dashboard:batch_cancel", kwargs={"public_id": job.public_id})
 
 
 def progress(html: str) -> tuple[str, str]:
@@ -157,7 +162,7 @@ def test_a_queued_or_running_job_polls_every_second() -> None:
         assert f'hx-get="{job_url(job)}"' in html
 
 
-@pytest.mark.parametrize("status", ["done", "failed"])
+@pytest.mark.parametrize("status", ["done", "failed", "cancelled"])
 def test_polling_stops_once_the_job_has_ended(status) -> None:
     job = make_job(total=2, status=status, completed=2, finished_at=timezone.now())
     client = logged_in("viewer")
@@ -220,6 +225,117 @@ def test_a_large_job_shows_its_requests_a_page_at_a_time() -> None:
     assert 'data-index="100"' in past_the_end  # the last page
 
 
+# -- cancelling ----------------------------------------------------------------------------------
+
+
+def make_running_job_with_pending_items() -> BatchJob:
+    """A job whose first request is routed and whose other two are not yet."""
+    job = make_job(total=3, status="running", completed=1, started_at=timezone.now())
+    finish_item(job, 0, 200, {"decision_id": None, "model_used": "local-a"})
+    BatchItem.objects.create(job=job, index=1, request={})
+    BatchItem.objects.create(job=job, index=2, request={})
+    return job
+
+
+@pytest.mark.parametrize(
+    ("role", "shown"), [("viewer", False), ("operator", True), ("admin", True)]
+)
+def test_the_cancel_button_is_shown_to_operators_and_admins_only(role, shown) -> None:
+    job = make_running_job_with_pending_items()
+
+    html = logged_in(role).get(job_url(job)).content.decode()
+
+    assert ("Cancel job" in html) is shown
+    assert (f'hx-post="{cancel_url(job)}"' in html) is shown
+    if shown:
+        form = html[html.index('<form class="batch-cancel"') : html.index("Cancel job")]
+        assert f'action="{cancel_url(job)}"' in form
+        assert 'method="post"' in form
+        assert 'name="csrfmiddlewaretoken"' in form
+        assert 'hx-target="#batch-progress"' in form
+
+
+@pytest.mark.parametrize("status", ["done", "failed", "cancelled"])
+def test_there_is_no_cancel_button_once_the_job_has_ended(status) -> None:
+    job = make_job(status=status, finished_at=timezone.now())
+
+    assert "Cancel job" not in logged_in("operator").get(job_url(job)).content.decode()
+
+
+def test_a_viewer_who_posts_anyway_gets_403_and_nothing_changes() -> None:
+    job = make_running_job_with_pending_items()
+
+    response = logged_in("viewer").post(cancel_url(job), **HTMX)
+
+    assert response.status_code == 403
+    job.refresh_from_db()
+    assert job.status == "running"
+    assert job.items.filter(status_code__isnull=True).count() == 2
+    assert not ChangeLogEntry.objects.exists()
+
+
+def test_an_operator_cancels_with_htmx_and_gets_the_section_back_no_longer_polling() -> None:
+    job = make_running_job_with_pending_items()
+    operator = make_user(role="operator", username="op")
+    client = Client()
+    client.force_login(operator)
+
+    response = client.post(cancel_url(job), {"page": "1"}, **HTMX)
+
+    assert response.status_code == STOP_POLLING
+    assert "HX-Request" in response["Vary"]
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="batch-progress"')
+    assert "hx-trigger" not in html
+    assert "Cancel job" not in html
+    assert "1 of 3 finished, 2 cancelled" in html
+    assert MSG_JOB_CANCELLED.format(by="op") in html
+    rows = re.findall(r'<tr class="batch-item batch-item-(\w+)" data-index="(\d+)"', html)
+    assert rows == [("ok", "0"), ("cancelled", "1"), ("cancelled", "2")]
+    assert MSG_ITEM_CANCELLED in html
+    job.refresh_from_db()
+    assert (job.status, job.completed) == ("cancelled", 1)
+    assert [i.response["error"]["code"] for i in job.items.filter(index__gt=0)] == [CANCELLED] * 2
+    entry = ChangeLogEntry.objects.get()
+    assert (entry.action, entry.target_key) == ("batch_job.cancel", str(job.public_id))
+    assert (entry.actor, entry.source) == (operator, "dashboard")
+    # The page's next poll, had one been in flight, stops too.
+    assert client.get(job_url(job), **HTMX).status_code == STOP_POLLING
+
+
+def test_without_htmx_cancelling_redirects_back_to_the_job() -> None:
+    job = make_running_job_with_pending_items()
+
+    response = logged_in("admin").post(cancel_url(job))
+
+    assert response.status_code == 302
+    assert response["Location"] == job_url(job)
+    assert BatchJob.objects.get(pk=job.pk).status == "cancelled"
+
+
+def test_cancelling_a_job_that_ended_meanwhile_says_so_and_changes_nothing() -> None:
+    job = make_job(total=2, status="done", completed=2, finished_at=timezone.now())
+
+    response = logged_in("operator").post(cancel_url(job), **HTMX)
+
+    assert response.status_code == STOP_POLLING
+    assert MSG_ALREADY_ENDED.format(status="done") in response.content.decode()
+    assert BatchJob.objects.get(pk=job.pk).status == "done"
+    assert not ChangeLogEntry.objects.exists()
+
+
+def test_cancelling_takes_a_post_with_a_csrf_token() -> None:
+    job = make_running_job_with_pending_items()
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(make_user(role="operator"))
+
+    assert logged_in("operator").get(cancel_url(job)).status_code == 405
+    assert strict.post(cancel_url(job), **HTMX).status_code == 403  # no token
+    assert BatchJob.objects.get(pk=job.pk).status == "running"
+    unknown = reverse("dashboard:batch_cancel", kwargs={"public_id": uuid.uuid4()})
+    assert logged_in("operator").post(unknown).status_code == 404
+
+
 # -- queries --------------------------------------------------------------------------------------
 
 
@@ -228,7 +344,11 @@ def test_a_poll_costs_a_fixed_number_of_queries(django_assert_num_queries) -> No
     BatchItem.objects.bulk_create(BatchItem(job=job, index=n, request={}) for n in range(30))
     client = logged_in("viewer")
 
-    # The session, the user, the user's role; the job, one page of its items.
+    # The session, the user, the user's role; the job, one page of its items; the role
+    # again (may they cancel it?), only asked while the job can still be cancelled.
+    with django_assert_num_queries(6):
+        client.get(job_url(job), **HTMX)
+    BatchJob.objects.filter(pk=job.pk).update(status="done", completed=30)
     with django_assert_num_queries(5):
         client.get(job_url(job), **HTMX)
     # The session, the user, the user's role; the recent jobs.

@@ -1,5 +1,6 @@
-"""Decision retention: rows past the cutoff are archived (when asked) and deleted in
-bounded batches; newer rows, and every row under "keep forever", stay."""
+"""Retention: decisions past the cutoff are archived (when asked) and deleted in bounded
+batches; newer rows, and every row under "keep forever", stay. Batch jobs finished
+before their own cutoff go too, with their items; newer and unfinished jobs stay."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from routing.models import Decision
-from routing.services.retention import _exclusive, archive_path, decisions_prune
+from routing.models import BatchItem, BatchJob, Decision
+from routing.services.retention import _exclusive, archive_path, retention_prune
 from routing.tasks import prune_decisions
 from tests.factories import make_decision
 
@@ -27,6 +28,22 @@ NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 
 def _decision(days_ago: float, **fields) -> Decision:
     return make_decision(created_at=NOW - timedelta(days=days_ago), **fields)
+
+
+def _job(status: str, finished_days_ago: float | None, items: int = 2) -> BatchJob:
+    """A job created 100 days ago (so only its end decides), with `items` routed items."""
+    job = BatchJob.objects.create(
+        created_at=NOW - timedelta(days=100),
+        status=status,
+        total=items,
+        completed=items if finished_days_ago is not None else 0,
+        finished_at=None if finished_days_ago is None else NOW - timedelta(days=finished_days_ago),
+    )
+    BatchItem.objects.bulk_create(
+        BatchItem(job=job, index=n, request={}, status_code=200, response={"content": "x" * 100})
+        for n in range(items)
+    )
+    return job
 
 
 def _lines(path: Path) -> list[dict]:
@@ -40,7 +57,7 @@ def test_rows_older_than_the_cutoff_are_deleted_in_batches_and_newer_ones_kept()
     kept = [_decision(29), _decision(30 - 1 / 24)]
 
     with CaptureQueriesContext(connection) as queries:
-        result = decisions_prune(NOW, retention_days=30, archive_dir="", batch_size=2)
+        result = retention_prune(NOW, retention_days=30, archive_dir="", batch_size=2)
 
     assert result.cutoff == NOW - timedelta(days=30)
     assert (result.deleted, result.batches, result.archived) == (5, 3, 0)
@@ -48,7 +65,7 @@ def test_rows_older_than_the_cutoff_are_deleted_in_batches_and_newer_ones_kept()
     deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
     assert len(deletes) == 3  # one bounded DELETE per batch, by primary key
     # A second run finds nothing more to do.
-    again = decisions_prune(NOW, retention_days=30, archive_dir="", batch_size=2)
+    again = retention_prune(NOW, retention_days=30, archive_dir="", batch_size=2)
     assert (again.deleted, again.batches) == (0, 0)
 
 
@@ -61,7 +78,7 @@ def test_archived_rows_land_in_one_gzip_json_lines_file_per_day_before_deletion(
     _decision(2)
     archive = tmp_path / "archive"
 
-    result = decisions_prune(NOW, retention_days=30, archive_dir=archive, batch_size=2)
+    result = retention_prune(NOW, retention_days=30, archive_dir=archive, batch_size=2)
 
     assert (result.deleted, result.archived, result.batches) == (3, 3, 2)
     day_31 = archive_path(archive, first.created_at.date())
@@ -82,10 +99,10 @@ def test_archived_rows_land_in_one_gzip_json_lines_file_per_day_before_deletion(
 
 def test_a_later_run_appends_to_the_same_days_file(tmp_path: Path) -> None:
     one = _decision(31)
-    decisions_prune(NOW, retention_days=30, archive_dir=tmp_path)
+    retention_prune(NOW, retention_days=30, archive_dir=tmp_path)
     two = make_decision(created_at=one.created_at + timedelta(minutes=1))
 
-    decisions_prune(NOW, retention_days=30, archive_dir=tmp_path)
+    retention_prune(NOW, retention_days=30, archive_dir=tmp_path)
 
     (path,) = tmp_path.iterdir()
     assert [r["public_id"] for r in _lines(path)] == [str(one.public_id), str(two.public_id)]
@@ -94,7 +111,7 @@ def test_a_later_run_appends_to_the_same_days_file(tmp_path: Path) -> None:
 def test_zero_days_keeps_every_decision_forever(tmp_path: Path) -> None:
     _decision(5000)
 
-    result = decisions_prune(NOW, retention_days=0, archive_dir=tmp_path)
+    result = retention_prune(NOW, retention_days=0, archive_dir=tmp_path)
 
     assert result.deleted == 0
     assert "forever" in result.skipped
@@ -133,12 +150,12 @@ def test_a_run_that_overlaps_another_does_nothing() -> None:
     _decision(100)
 
     with _lock_held_by_another_run():
-        result = decisions_prune(NOW, retention_days=30, archive_dir="")
+        result = retention_prune(NOW, retention_days=30, archive_dir="")
 
     assert result.deleted == 0
     assert result.skipped == "another retention run holds the lock"
     assert Decision.objects.count() == 1
-    assert decisions_prune(NOW, retention_days=30, archive_dir="").deleted == 1
+    assert retention_prune(NOW, retention_days=30, archive_dir="").deleted == 1
 
 
 def test_the_task_prunes_with_the_settings(settings, tmp_path: Path) -> None:
@@ -153,3 +170,87 @@ def test_the_task_prunes_with_the_settings(settings, tmp_path: Path) -> None:
     assert Decision.objects.count() == 1
     assert len(list(tmp_path.iterdir())) == 1
     assert "prune-decisions" in settings.CELERY_BEAT_SCHEDULE
+
+
+# -- batch jobs ---------------------------------------------------------------------------------
+
+
+def test_finished_batch_jobs_past_the_cutoff_go_with_their_items_in_batches() -> None:
+    old = [_job("done", 31), _job("failed", 45, items=3), _job("cancelled", 400, items=1)]
+    kept = [
+        _job("done", 29),  # finished too recently
+        _job("cancelled", 30 - 1 / 24),
+        _job("queued", None),  # never pruned, however old
+        _job("running", None),
+        _job("running", 90),  # unfinished, whatever its finished_at says
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        result = retention_prune(
+            NOW, retention_days=0, archive_dir="", batch_retention_days=30, jobs_per_batch=2
+        )
+
+    assert result.batch_job_cutoff == NOW - timedelta(days=30)
+    assert (result.batch_jobs_deleted, result.batch_items_deleted) == (3, 6)
+    assert set(BatchJob.objects.values_list("id", flat=True)) == {j.id for j in kept}
+    assert not BatchItem.objects.filter(job_id__in=[j.id for j in old]).exists()
+    assert BatchItem.objects.count() == 2 * len(kept)
+    sql = [q["sql"] for q in queries.captured_queries]
+    # Two batches of at most two jobs, each one DELETE of items (by job id) and one of jobs.
+    assert len([q for q in sql if q.startswith('DELETE FROM "routing_batchjob"')]) == 2
+    assert len([q for q in sql if q.startswith('DELETE FROM "routing_batchitem"')]) == 2
+    # The items, with their results, are never read to be deleted.
+    assert not [q for q in sql if q.startswith("SELECT") and '"routing_batchitem"' in q]
+    assert result.as_dict()["batch_jobs_deleted"] == 3
+    assert result.skipped == "retention is 0 days: decisions are kept forever"
+    again = retention_prune(NOW, retention_days=0, batch_retention_days=30)
+    assert (again.batch_jobs_deleted, again.batch_items_deleted) == (0, 0)
+
+
+def test_decisions_and_batch_jobs_are_pruned_in_one_run_each_by_its_own_retention() -> None:
+    _decision(31)
+    kept_decision = _decision(5)
+    _job("done", 8)
+    kept_job = _job("done", 6)
+
+    result = retention_prune(NOW, retention_days=30, archive_dir="", batch_retention_days=7)
+
+    assert (result.deleted, result.batch_jobs_deleted) == (1, 1)
+    assert list(Decision.objects.values_list("id", flat=True)) == [kept_decision.id]
+    assert list(BatchJob.objects.values_list("id", flat=True)) == [kept_job.id]
+    assert result.skipped == ""
+
+
+def test_zero_days_keeps_every_batch_job_forever() -> None:
+    _job("done", 5000)
+
+    result = retention_prune(NOW, retention_days=30, archive_dir="", batch_retention_days=0)
+
+    assert result.batch_jobs_deleted == 0
+    assert result.skipped == "retention is 0 days: batch jobs are kept forever"
+    assert BatchJob.objects.count() == 1
+
+
+def test_a_run_that_overlaps_another_deletes_no_batch_job() -> None:
+    _job("done", 100)
+
+    with _lock_held_by_another_run():
+        result = retention_prune(NOW, retention_days=30, batch_retention_days=30)
+
+    assert result.batch_jobs_deleted == 0
+    assert BatchJob.objects.count() == 1
+
+
+def test_the_task_prunes_batch_jobs_with_the_setting(settings) -> None:
+    settings.SWITCHBOARD_BATCH_RETENTION_DAYS = 7
+    settings.SWITCHBOARD_DECISION_ARCHIVE_DIR = ""
+    old = BatchJob.objects.create(
+        status="done", total=1, completed=1, finished_at=datetime.now(UTC) - timedelta(days=8)
+    )
+    BatchItem.objects.create(job=old, index=0, request={}, status_code=200, response={})
+    recent = BatchJob.objects.create(status="done", total=0, finished_at=datetime.now(UTC))
+
+    result = prune_decisions.delay().get()
+
+    assert (result["batch_jobs_deleted"], result["batch_items_deleted"]) == (1, 1)
+    assert list(BatchJob.objects.values_list("id", flat=True)) == [recent.id]
