@@ -53,6 +53,8 @@ COOLDOWN_CACHE_KEY = "routing:cooldown:{model}"
 # Set by a failed health probe (routing.services.health) beside the cooldown it set:
 # {"until": the cooldown's end, "before": the cooldown it replaced}.
 PROBE_COOLDOWN_KEY = "routing:probe-cooldown:{model}"
+# Marks the session's row in load_runtime_state's one query: never a ledger scope.
+SESSION_ROW = "session-usage"
 
 _lock = threading.Lock()
 _memo: dict[str, Any] = {"version": None, "checked": 0.0, "snapshot": None}
@@ -312,26 +314,25 @@ def load_runtime_state(
     *, snapshot: Snapshot, session_id: str | None, now: datetime
 ) -> RuntimeState:
     """Spend in the current day and month for every scope, the session's tokens, and
-    the models cooling down. Two queries and one cache round trip."""
+    the models cooling down. One query and one cache round trip."""
     day, month = _period_starts(now.date())
     # Plain SQL: on the request path, where the ORM's query building costs more than
     # the queries themselves.
+    # One round trip: the session's tokens ride along as a row of their own.
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT scope, key, period, cost_usd FROM routing_spendledger"
-            " WHERE (period = 'day' AND period_start = %s) OR (period = 'month' AND period_start = %s)",
-            [day, month],
+            " WHERE (period = 'day' AND period_start = %s) OR (period = 'month' AND period_start = %s)"
+            " UNION ALL"
+            " SELECT %s, '', '', tokens FROM routing_sessionusage WHERE session_id = %s",
+            [day, month, SESSION_ROW, session_id],
         )
-        spend = {
-            (scope, key, period): float(cost) for scope, key, period, cost in cursor.fetchall()
-        }
-        tokens = 0
-        if session_id:
-            cursor.execute(
-                "SELECT tokens FROM routing_sessionusage WHERE session_id = %s", [session_id]
-            )
-            row = cursor.fetchone()
-            tokens = row[0] if row else 0
+        spend, tokens = {}, 0
+        for scope, key, period, value in cursor.fetchall():
+            if scope == SESSION_ROW:
+                tokens = int(value)
+            else:
+                spend[(scope, key, period)] = float(value)
     keys = {COOLDOWN_CACHE_KEY.format(model=m): m for m in snapshot.models}
     probe_keys = {PROBE_COOLDOWN_KEY.format(model=m): m for m in snapshot.models}
     found = cache_call(cache.get_many, [*keys, *probe_keys], default={})

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Field
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
@@ -18,6 +18,7 @@ from routing.engine import Decision as EngineDecision
 from routing.engine.pii import mask_pii
 from routing.models import ApiKey, Decision
 from routing.observability import decision_observed
+from routing.services.spend import Spend, spend_ctes_postgresql, spend_record
 
 EXCERPT_CHARS = 500
 
@@ -53,7 +54,11 @@ def decision_record(
     session_id: str | None,
     public_id: uuid.UUID | None = None,
     caller: str = "",  # who asked without an API key, e.g. "dashboard:olga"
+    spend: Spend | None = None,
 ) -> Decision:
+    """Write the audit row and, when given, what the request spent, atomically; then
+    count it (metrics, the log line) once it is committed. Spend goes in every scope of
+    the ledger and the session's usage (routing.services.spend)."""
     row = Decision(
         **decision_fields(
             decision=decision,
@@ -68,9 +73,34 @@ def decision_record(
             caller=caller,
         )
     )
-    _insert(row)
+    if spend is None:
+        _insert(row)
+    elif _one_statement(row):
+        _insert(row, spend)
+    else:
+        with transaction.atomic():
+            spend_record(
+                spend.charges, agent=spend.agent, session_id=spend.session_id, now=spend.now
+            )
+            _insert(row)
     decision_observed(row)  # metrics and the log line: every request passes here once
     return row
+
+
+def _one_statement(row: Decision) -> bool:
+    """Spend and row in one statement: PostgreSQL's data-modifying CTEs, outside any
+    transaction the caller opened (inside one, its own statements would be ordered
+    around ours, which the atomic fallback keeps simple), and with no save signal
+    listener (which needs the ORM's save)."""
+    return (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and not _has_save_listeners()
+    )
+
+
+def _has_save_listeners() -> bool:
+    return pre_save.has_listeners(Decision) or post_save.has_listeners(Decision)
 
 
 def decision_fields(
@@ -155,18 +185,23 @@ def _insert_statement(vendor: str, returning: bool) -> tuple[str, tuple[Field, .
     return sql, fields
 
 
-def _insert(row: Decision) -> None:
+def _insert(row: Decision, spend: Spend | None = None) -> None:
     """Write the row with one constant INSERT: what `row.save()` sends, without the
     ORM's per-call query compilation (about a fifth of the route path's own CPU).
     Each value goes through its field's own conversion, as the ORM does; a test
     compares rows written both ways. Should anything ever listen to Decision's save
-    signals, the ORM writes the row, so they fire."""
-    if pre_save.has_listeners(Decision) or post_save.has_listeners(Decision):
+    signals, the ORM writes the row, so they fire. With `spend` (PostgreSQL, see
+    `_one_statement`), the spend upserts ride in front of the INSERT as CTEs: one round
+    trip, where BEGIN, the upserts, the INSERT and COMMIT took four or five."""
+    if _has_save_listeners():
         row.save(force_insert=True)
         return
     returning = connection.features.can_return_columns_from_insert
     sql, fields = _insert_statement(connection.vendor, returning)
     params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+    if spend is not None:
+        ctes, spend_params = spend_ctes_postgresql(spend)
+        sql, params = ctes + sql, [*spend_params, *params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         if returning:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from controlplane.logging import bind_decision
@@ -29,7 +28,7 @@ from routing.execution.streaming import stream_chain
 from routing.models import ApiKey
 from routing.models import Decision as DecisionRow
 from routing.services.decisions import Outcome, decision_record
-from routing.services.spend import Charge, spend_record
+from routing.services.spend import Charge, Spend
 from routing.snapshot import current_snapshot, load_runtime_state
 
 REFUSAL_CODES = {
@@ -146,22 +145,22 @@ def finish(prepared: Prepared, run: Execution) -> DecisionRow:
     """Account for every billed attempt and write the one audit row, atomically; then
     publish the metrics event (which never fails the request)."""
     outcome = outcome_of(run)
-    with transaction.atomic():
-        spend_record(
-            [
-                Charge(a.model, a.provider, a.cost_usd, a.prompt_tokens, a.completion_tokens)
-                for a in run.billed
-            ],
-            agent=prepared.agent,
-            session_id=prepared.record["session_id"],
-            now=prepared.now,
-        )
-        row = decision_record(
-            decision=prepared.decision,
-            outcome=outcome,
-            public_id=prepared.decision_id,
-            **prepared.record,
-        )
+    spend = Spend(
+        tuple(
+            Charge(a.model, a.provider, a.cost_usd, a.prompt_tokens, a.completion_tokens)
+            for a in run.billed
+        ),
+        agent=prepared.agent,
+        session_id=prepared.record["session_id"],
+        now=prepared.now,
+    )
+    row = decision_record(
+        decision=prepared.decision,
+        outcome=outcome,
+        public_id=prepared.decision_id,
+        spend=spend,
+        **prepared.record,
+    )
     metrics.publish(
         model_used=outcome.model_used,
         latency_ms=outcome.latency_ms,

@@ -48,14 +48,32 @@ def _buckets(charges: Iterable[Charge], agent: str | None, now: datetime) -> lis
     return [(*key, *values) for key, values in sorted(totals.items(), key=lambda kv: kv[0][:3])]
 
 
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What one request spent, and on whose account: its billed calls, its agent and
+    session, and when (which day and month buckets it falls in)."""
+
+    charges: tuple[Charge, ...]
+    agent: str | None
+    session_id: str | None
+    now: datetime
+
+    def ledger_rows(self) -> list[tuple]:
+        # The ledger is the money ledger: a $0 call (a local model) changes no budget, so
+        # it takes no row lock on the shared global bucket. Its tokens are in the
+        # decision row and in the session's usage.
+        return _buckets([c for c in self.charges if c.cost_usd > 0], self.agent, self.now)
+
+    def session_totals(self) -> tuple[int, Decimal]:
+        tokens = sum(c.prompt_tokens + c.completion_tokens for c in self.charges)
+        return tokens, sum((Decimal(str(c.cost_usd)) for c in self.charges), Decimal(0))
+
+
 def spend_record(
     charges: Iterable[Charge], *, agent: str | None, session_id: str | None, now: datetime
 ) -> None:
-    charges = list(charges)
-    # The ledger is the money ledger: a $0 call (a local model) changes no budget, so it
-    # takes no row lock on the shared global bucket. Its tokens are in the decision row
-    # and in the session's usage below.
-    rows = _buckets([c for c in charges if c.cost_usd > 0], agent, now)
+    spend = Spend(tuple(charges), agent, session_id, now)
+    rows = spend.ledger_rows()
     if rows and connection.vendor == "postgresql":
         _upsert_postgresql(rows, now)
     elif rows:
@@ -67,46 +85,79 @@ def spend_record(
             f"INSERT INTO {LEDGER} (scope, key, period, period_start, cost_usd, prompt_tokens,"  # noqa: S608
             " completion_tokens, requests, updated_at)"
             f" VALUES {values}"
-            " ON CONFLICT (scope, key, period, period_start) DO UPDATE SET"
-            f" cost_usd = {LEDGER}.cost_usd + excluded.cost_usd,"
-            f" prompt_tokens = {LEDGER}.prompt_tokens + excluded.prompt_tokens,"
-            f" completion_tokens = {LEDGER}.completion_tokens + excluded.completion_tokens,"
-            f" requests = {LEDGER}.requests + excluded.requests,"
-            " updated_at = excluded.updated_at"
+            f" ON CONFLICT (scope, key, period, period_start) DO UPDATE SET {LEDGER_ADD}"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
     if session_id:
-        tokens = sum(c.prompt_tokens + c.completion_tokens for c in charges)
-        cost = sum((Decimal(str(c.cost_usd)) for c in charges), Decimal(0))
+        tokens, cost = spend.session_totals()
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {SESSIONS} (session_id, tokens, cost_usd, started_at, updated_at)"  # noqa: S608
-                " VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (session_id) DO UPDATE SET"
-                f" tokens = {SESSIONS}.tokens + excluded.tokens,"
-                f" cost_usd = {SESSIONS}.cost_usd + excluded.cost_usd,"
-                " updated_at = excluded.updated_at",
+                f" VALUES (%s, %s, %s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET {SESSION_ADD}",
                 [session_id, tokens, cost, now, now],
             )
 
 
+# What an upsert adds to a row that is already there.
+LEDGER_ADD = (
+    f"cost_usd = {LEDGER}.cost_usd + excluded.cost_usd,"
+    f" prompt_tokens = {LEDGER}.prompt_tokens + excluded.prompt_tokens,"
+    f" completion_tokens = {LEDGER}.completion_tokens + excluded.completion_tokens,"
+    f" requests = {LEDGER}.requests + excluded.requests,"
+    " updated_at = excluded.updated_at"
+)
+SESSION_ADD = (
+    f"tokens = {SESSIONS}.tokens + excluded.tokens,"
+    f" cost_usd = {SESSIONS}.cost_usd + excluded.cost_usd,"
+    " updated_at = excluded.updated_at"
+)
+# The ledger upsert on PostgreSQL: one array per column, so the statement is constant
+# whatever the number of rows (zero included: unnest of empty arrays inserts nothing).
+LEDGER_UPSERT_PG = (
+    f"INSERT INTO {LEDGER} (scope, key, period, period_start, cost_usd, prompt_tokens,"  # noqa: S608
+    " completion_tokens, requests, updated_at)"
+    " SELECT s, k, p, ps, c, pt, ct, r, %s FROM unnest("
+    "%s::varchar[], %s::varchar[], %s::varchar[], %s::date[], %s::numeric[],"
+    " %s::bigint[], %s::bigint[], %s::bigint[]) AS t(s, k, p, ps, c, pt, ct, r)"
+    f" ON CONFLICT (scope, key, period, period_start) DO UPDATE SET {LEDGER_ADD}"
+)
+# The session upsert as a statement that does nothing without a session.
+SESSION_UPSERT_PG = (
+    f"INSERT INTO {SESSIONS} (session_id, tokens, cost_usd, started_at, updated_at)"
+    " SELECT %s, %s, %s, %s, %s WHERE %s::varchar IS NOT NULL"
+    f" ON CONFLICT (session_id) DO UPDATE SET {SESSION_ADD}"
+)
+
+
+def _ledger_params(rows: list[tuple], now: datetime) -> list[object]:
+    columns = list(zip(*rows, strict=True)) or [()] * 8
+    return [now, *[list(column) for column in columns]]
+
+
+def spend_ctes_postgresql(spend: Spend) -> tuple[str, list[object]]:
+    """The ledger and session upserts as data-modifying CTEs, for a caller to put in
+    front of its own statement (the audit row's INSERT): PostgreSQL runs each exactly
+    once, in the caller's one statement, so the spend and the row it belongs to commit
+    together in one round trip without BEGIN and COMMIT. Ledger rows first, then the
+    session, as spend_record locks them."""
+    tokens, cost = spend.session_totals()
+    session = spend.session_id
+    sql = f"WITH ledger AS ({LEDGER_UPSERT_PG}), session AS ({SESSION_UPSERT_PG}) "
+    params = [
+        *_ledger_params(spend.ledger_rows(), spend.now),
+        session,
+        tokens,
+        cost,
+        spend.now,
+        spend.now,
+        session,
+    ]
+    return sql, params
+
+
 def _upsert_postgresql(rows: list[tuple], now: datetime) -> None:
-    """The same upsert with one array per column: a constant statement that psycopg and
-    PostgreSQL prepare once, whatever the number of rows."""
-    columns = list(zip(*rows, strict=True))
+    """The ledger upsert with one array per column: a constant statement that psycopg
+    and PostgreSQL prepare once, whatever the number of rows."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {LEDGER} (scope, key, period, period_start, cost_usd, prompt_tokens,"  # noqa: S608
-            " completion_tokens, requests, updated_at)"
-            " SELECT s, k, p, ps, c, pt, ct, r, %s FROM unnest("
-            "%s::varchar[], %s::varchar[], %s::varchar[], %s::date[], %s::numeric[],"
-            " %s::bigint[], %s::bigint[], %s::bigint[]) AS t(s, k, p, ps, c, pt, ct, r)"
-            " ON CONFLICT (scope, key, period, period_start) DO UPDATE SET"
-            f" cost_usd = {LEDGER}.cost_usd + excluded.cost_usd,"
-            f" prompt_tokens = {LEDGER}.prompt_tokens + excluded.prompt_tokens,"
-            f" completion_tokens = {LEDGER}.completion_tokens + excluded.completion_tokens,"
-            f" requests = {LEDGER}.requests + excluded.requests,"
-            " updated_at = excluded.updated_at",
-            [now, *[list(column) for column in columns]],
-        )
+        cursor.execute(LEDGER_UPSERT_PG, _ledger_params(rows, now))

@@ -534,3 +534,86 @@ def test_last_used_at_is_written_once_a_minute_per_key_not_per_request(
     assert updates_of(queries) == 1
     stored = ApiKey.objects.get(pk=service_key.api_key.pk).last_used_at
     assert timezone.now() - stored < timedelta(minutes=1)
+
+
+# -- spend and the audit row together ---------------------------------------------------------
+
+
+def _record_with_spend(public_id: uuid.UUID, session: str) -> Decision:
+    from routing.services.spend import Charge, Spend
+
+    spend = Spend(
+        (
+            Charge("cloud-m", "cloudco", 0.25, 100, 20),
+            Charge("local-m", "ollama", 0.0, 50, 5),  # $0: tokens count, no ledger row
+        ),
+        agent="support_agent",
+        session_id=session,
+        now=NOW,
+    )
+    return decision_record(
+        decision=engine_decisions()[0],
+        outcome=Outcome("success", model_used="cloud-m", provider="cloudco", cost_usd=0.25),
+        prompt_text="hello",
+        inputs={},
+        api_key=None,
+        agent="support_agent",
+        task_id=None,
+        session_id=session,
+        public_id=public_id,
+        caller="test",
+        spend=spend,
+    )
+
+
+@pytest.mark.django_db(transaction=True)  # outside a transaction, as a request's finish() runs
+def test_spend_and_the_audit_row_commit_together_in_one_round_trip_on_postgresql() -> None:
+    from routing.models import SessionUsage, SpendLedger
+
+    with CaptureQueriesContext(connection) as queries:
+        row = _record_with_spend(uuid.uuid4(), "s-together")
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    if connection.vendor == "postgresql":
+        assert statements == ["WITH"]  # no BEGIN/COMMIT around it: autocommit
+    else:
+        assert statements == [
+            "BEGIN",
+            "INSERT",
+            "INSERT",
+            "INSERT",
+            "COMMIT",
+        ]  # ledger, session, row
+    assert Decision.objects.filter(pk=row.pk).exists()
+    ledger = {(r.scope, r.key, r.period): r for r in SpendLedger.objects.all()}
+    assert set(ledger) == {
+        (scope, key, period)
+        for scope, key in [
+            ("global", ""),
+            ("agent", "support_agent"),
+            ("provider", "cloudco"),
+            ("model", "cloud-m"),
+        ]
+        for period in ("day", "month")
+    }
+    assert all(r.cost_usd == Decimal("0.25") and r.requests == 1 for r in ledger.values())
+    session = SessionUsage.objects.get(session_id="s-together")
+    assert (session.tokens, session.cost_usd) == (175, Decimal("0.25"))
+    _record_with_spend(uuid.uuid4(), "s-together")  # a second request adds to both
+    session.refresh_from_db()
+    assert session.tokens == 350
+    assert SpendLedger.objects.get(scope="global", period="day").cost_usd == Decimal("0.50")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_spend_is_counted_when_the_audit_row_cannot_be_written() -> None:
+    from django.db import IntegrityError
+
+    from routing.models import SessionUsage, SpendLedger
+
+    taken = uuid.uuid4()
+    _record_with_spend(taken, "s-first")
+    with pytest.raises(IntegrityError):
+        _record_with_spend(taken, "s-second")  # the same public id: the INSERT fails
+    assert not SessionUsage.objects.filter(session_id="s-second").exists()
+    assert SpendLedger.objects.get(scope="global", period="day").requests == 1
+    assert Decision.objects.filter(public_id=taken).count() == 1
