@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from controlplane.lib import resilient_cache
+from controlplane.lib import background_redis, resilient_cache
 from routing.api.auth import _recent_keys
 from routing.services import ApiKeyCreated, api_key_create
 from routing.snapshot import clear_snapshot_cache
@@ -45,6 +45,8 @@ def _fresh_caches() -> Iterator[None]:
     _recent_keys.clear()
     cache.clear()
     yield
+    # A queued metrics event or breaker reset must not land in the next test's cache.
+    background_redis.flush(5)
     clear_snapshot_cache()
     resilient_cache.reset()
 

@@ -6,6 +6,11 @@
 Cooldowns are read by the snapshot loader into RuntimeState.cooling_down, so the engine
 leaves the model out of the chain; the executor checks again before each call. With
 the cache down, nothing cools down (requests still flow) until it is back.
+
+What runs where: cooldown reads and writes and failure counts run on the request thread
+(their results decide the chain). The reset after a success changes nothing for the
+request that made it, so with Redis it is a DEL sent by controlplane.lib.background_redis
+instead of a round trip on the request thread; without Redis it is a local-memory delete.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
+from controlplane.lib import background_redis
 from controlplane.lib.resilient_cache import cache_call
 from routing.snapshot import COOLDOWN_CACHE_KEY
 
@@ -62,4 +69,20 @@ def record_failure(model: str, now: datetime) -> bool:
 
 
 def record_success(model: str) -> None:
-    cache_call(cache.delete, FAILURES_KEY.format(model=model), default=None)
+    """Reset the model's consecutive failures.
+
+    With Redis (settings point the default cache at REDIS_URL) the DEL goes to the
+    background sender, on the exact key the cache wrote (its KEY_PREFIX and version
+    included). A reset that lands a few milliseconds late is harmless: counting
+    consecutive failures across processes is already approximate (their successes and
+    failures interleave in no agreed order). Only a failure of the same model within
+    those milliseconds notices: it is counted on top of the failures before this
+    success, so the circuit may open early (for one cool-down period), or the late DEL
+    erases that failure and the circuit opens one failure later.
+    """
+    key = FAILURES_KEY.format(model=model)
+    backend = caches["default"]
+    if settings.REDIS_URL and isinstance(backend, RedisCache):
+        background_redis.submit(background_redis.Delete(backend.make_and_validate_key(key)))
+    else:
+        cache_call(cache.delete, key, default=None)

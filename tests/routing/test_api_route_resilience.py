@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from django.db import connection
 
+from controlplane.lib import background_redis
 from routing.choices import BudgetScope
 from routing.metrics import CHANNEL
 from routing.models import Decision, SpendLedger
@@ -27,6 +29,14 @@ needs_postgres = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="needs PostgreSQL (CI)"
 )
 needs_redis = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (CI)")
+
+
+@pytest.fixture(autouse=True)
+def _background_writes_sent(settings: Any) -> Iterator[None]:
+    yield
+    # Metrics events and breaker resets are sent by a background thread: let this test's
+    # land now, under its own settings, not in the next test's fresh cache.
+    background_redis.flush(5)
 
 
 @needs_postgres
@@ -146,6 +156,7 @@ def test_every_request_publishes_a_metrics_event(registry, client) -> None:
     thread = threading.Thread(target=listen)
     thread.start()
     post(client)
+    assert background_redis.flush(5)  # the event is sent by the background thread
     done.wait(10)
     thread.join(1)
     subscriber.close()
