@@ -729,7 +729,7 @@ def test_status_shows_a_sessions_tokens_and_warning_level(world, viewer_user) ->
     assert send(logged_in(viewer_user), "GET", "/api/status").json()["session"] is None
 
 
-def test_status_reads_spend_and_the_session_in_two_queries_once_configured(
+def test_status_reads_spend_and_the_session_in_one_query_once_configured(
     world, django_assert_num_queries
 ) -> None:
     make_budget()
@@ -737,9 +737,8 @@ def test_status_reads_spend_and_the_session_in_two_queries_once_configured(
     forget_snapshot()
 
     # 1. the config version (unchanged, so the snapshot is reused)
-    # 2. today's and this month's spend buckets
-    # 3. the session's tokens
-    with django_assert_num_queries(3):
+    # 2. today's and this month's spend buckets, and the session's tokens
+    with django_assert_num_queries(2):
         status(NOW, session_id="s-1")
 
 
