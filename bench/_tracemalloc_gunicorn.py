@@ -16,7 +16,7 @@ from pathlib import Path
 FRAMES = 12  # deep enough to reach the product's frames under Django's and psycopg's
 
 
-def post_fork(server, worker) -> None:  # noqa: ARG001 - gunicorn's hook signature
+def post_fork(server, worker) -> None:  # gunicorn's hook signature; both unused
     out = Path(os.environ["TRACEMALLOC_DIR"])
     every = float(os.environ.get("TRACEMALLOC_EVERY", "60"))
     tracemalloc.start(FRAMES)
