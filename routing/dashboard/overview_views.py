@@ -1,6 +1,6 @@
 """The overview page: the strategy in force, then spend, budgets, fallbacks, privacy,
-strategies, latency and the fallback tax over the last 7 or 30 days, polled by htmx
-every 30 seconds.
+strategies, latency and the fallback tax over the last 7 or 30 days, and each enabled
+model's health (last probe, cooldown), polled by htmx every 30 seconds.
 
 The first paint and every refresh share one source: the `charts` partial of
 dashboard/overview.html, rendered alone when htmx asks for it.
@@ -20,8 +20,10 @@ from django_htmx.middleware import HtmxDetails
 
 from routing.charts import overview_panels, pii_to_cloud_panel
 from routing.roles import VIEWER, has_role
+from routing.selectors.model_health import model_health_rows
 from routing.selectors.overview import DEFAULT_WINDOW_DAYS, WINDOW_DAYS, overview
 from routing.selectors.strategy_in_force import strategy_in_force
+from routing.snapshot import current_snapshot
 
 TEMPLATE = "dashboard/overview.html"
 
@@ -52,10 +54,12 @@ def overview_page(request: HtmxHttpRequest) -> HttpResponse:
     days = form.cleaned_data["days"] if form.is_valid() else DEFAULT_WINDOW_DAYS
     now = timezone.now()
     data = overview(days, now)
+    snapshot = current_snapshot()  # one snapshot for the strip and the health panel
     context = {
         "overview": data,
         "now": now,  # the countdown corrects the browser's clock by it
-        "strategy": strategy_in_force(now),
+        "strategy": strategy_in_force(now, snapshot),
+        "model_health": model_health_rows(now, snapshot=snapshot),
         "window_days": WINDOW_DAYS,
         "headline": pii_to_cloud_panel(data),
         "panels": overview_panels(data),
