@@ -463,9 +463,10 @@ def test_the_overview_from_rollups_costs_the_same_queries(
     current_snapshot()
     monkeypatch.setattr("routing.snapshot.CONFIG_VERSION_TTL", 3600.0)
 
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(13):
         # session, user, groups; the watermark; strategies; spend; budgets; attempts;
-        # privacy; latency; fallback tax.
+        # privacy; latency; fallback tax; the model health panel's ModelHealth rows and
+        # its runtime state (spend and cooldowns, as routing reads them).
         response = web.get("/?days=30", HTTP_HX_REQUEST="true")
 
     assert response.status_code == 200
