@@ -42,46 +42,19 @@ class Outcome:
     verification: dict[str, Any] | None = None
 
 
-def decision_record(
-    *,
-    decision: EngineDecision,
-    outcome: Outcome,
-    prompt_text: str,
-    inputs: Mapping[str, Any],
-    api_key: ApiKey | None,
-    agent: str | None,
-    task_id: str | None,
-    session_id: str | None,
-    public_id: uuid.UUID | None = None,
-    caller: str = "",  # who asked without an API key, e.g. "dashboard:olga"
-    spend: Spend | None = None,
-) -> Decision:
-    """Write the audit row and, when given, what the request spent, atomically; then
-    count it (metrics, the log line) once it is committed. Spend goes in every scope of
-    the ledger and the session's usage (routing.services.spend)."""
-    row = Decision(
-        **decision_fields(
-            decision=decision,
-            outcome=outcome,
-            prompt_text=prompt_text,
-            inputs=inputs,
-            api_key=api_key,
-            agent=agent,
-            task_id=task_id,
-            session_id=session_id,
-            public_id=public_id,
-            caller=caller,
-        )
-    )
+def decision_record(*, spend: Spend | None = None, **fields: Any) -> Decision:
+    """Write the audit row (`fields` as `decision_fields` takes them) and, when given,
+    what the request spent, atomically; then count it (metrics, the log line) once it
+    is committed. Spend goes in every scope of the ledger and the session's usage
+    (routing.services.spend)."""
+    row = Decision(**decision_fields(**fields))
     if spend is None:
         _insert(row)
     elif _one_statement(row):
         _insert(row, spend)
     else:
         with transaction.atomic():
-            spend_record(
-                spend.charges, agent=spend.agent, session_id=spend.session_id, now=spend.now
-            )
+            spend_record(spend)
             _insert(row)
     decision_observed(row)  # metrics and the log line: every request passes here once
     return row

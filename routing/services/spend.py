@@ -69,10 +69,10 @@ class Spend:
         return tokens, sum((Decimal(str(c.cost_usd)) for c in self.charges), Decimal(0))
 
 
-def spend_record(
-    charges: Iterable[Charge], *, agent: str | None, session_id: str | None, now: datetime
-) -> None:
-    spend = Spend(tuple(charges), agent, session_id, now)
+def spend_record(spend: Spend) -> None:
+    """The ledger and session upserts as statements of their own, for a caller's
+    transaction (where `spend_ctes_postgresql` cannot be used)."""
+    now, session_id = spend.now, spend.session_id
     rows = spend.ledger_rows()
     if rows and connection.vendor == "postgresql":
         _upsert_postgresql(rows, now)
