@@ -112,7 +112,7 @@ def _log(
     after: dict[str, Any] | None,
     actor: Any,
     source: ChangeSource,
-    reason: str,
+    reason: str = "",
     target_key: str | None = None,
 ) -> ChangeLogEntry:
     naming = _naming(instance)
@@ -128,31 +128,13 @@ def _log(
     )
 
 
-def registry_record(
-    verb: str,
-    instance: models.Model,
-    *,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    actor: Any,
-    source: ChangeSource,
-    reason: str = "",
-    target_key: str | None = None,
-) -> ChangeLogEntry:
-    """Log one change of `instance` and bump the configuration revision. Call it inside
-    the transaction of the change itself."""
-    entry = _log(
-        verb,
-        instance,
-        before=before,
-        after=after,
-        actor=actor,
-        source=source,
-        reason=reason,
-        target_key=target_key,
-    )
+def registry_record(verb: str, instance: models.Model, **entry: Any) -> ChangeLogEntry:
+    """Log one change of `instance` (`entry`: before, after, actor, source, and optionally
+    reason and target_key) and bump the configuration revision. Call it inside the
+    transaction of the change itself."""
+    logged = _log(verb, instance, **entry)
     config_revision_bump()
-    return entry
+    return logged
 
 
 def _stored(instance: Row) -> Row | None:
