@@ -23,7 +23,7 @@ from routing.roles import VIEWER, has_role
 from routing.selectors.model_health import model_health_rows
 from routing.selectors.overview import DEFAULT_WINDOW_DAYS, WINDOW_DAYS, overview
 from routing.selectors.strategy_in_force import strategy_in_force
-from routing.snapshot import current_snapshot
+from routing.snapshot import current_snapshot, load_runtime_state
 
 TEMPLATE = "dashboard/overview.html"
 
@@ -53,13 +53,15 @@ def overview_page(request: HtmxHttpRequest) -> HttpResponse:
     form = WindowForm(request.GET)
     days = form.cleaned_data["days"] if form.is_valid() else DEFAULT_WINDOW_DAYS
     now = timezone.now()
-    data = overview(days, now)
-    snapshot = current_snapshot()  # one snapshot for the strip and the health panel
+    # One snapshot and one runtime-state read (spend, cooldowns) for the whole page.
+    snapshot = current_snapshot()
+    state = load_runtime_state(snapshot=snapshot, session_id=None, now=now)
+    data = overview(days, now, state=state)
     context = {
         "overview": data,
         "now": now,  # the countdown corrects the browser's clock by it
         "strategy": strategy_in_force(now, snapshot),
-        "model_health": model_health_rows(now, snapshot=snapshot),
+        "model_health": model_health_rows(now, snapshot=snapshot, state=state),
         "window_days": WINDOW_DAYS,
         "headline": pii_to_cloud_panel(data),
         "panels": overview_panels(data),

@@ -28,6 +28,7 @@ from typing import Any
 from django.db import connection
 
 from routing.choices import DecisionOutcome, ModelType
+from routing.engine.inputs import RuntimeState
 from routing.models import AttemptRollup, DecisionRollup, LatencyRollup, LLMModel, PiiTypeRollup
 from routing.rejection_reasons import REASON_BUCKETS, reason_bucket
 from routing.rollup_sql import (
@@ -222,12 +223,12 @@ def spend_by_agent_series(window: OverviewWindow) -> dict[str, Any]:
     }
 
 
-def budget_spend_series(now: datetime) -> list[dict[str, Any]]:
+def budget_spend_series(now: datetime, state: RuntimeState | None = None) -> list[dict[str, Any]]:
     """Spend in the current period against each budget with a limit, with today's burn
     rate projected to midnight for daily budgets. Reuses selectors.status (the cached
     snapshot's budgets and one spend-ledger query), so it never disagrees with routing."""
     rows = []
-    for budget in status(now)["budgets"]:
+    for budget in status(now, state=state)["budgets"]:
         if budget["limit_usd"] is None:  # a per-request cap only: nothing to burn down
             continue
         label = budget["scope"] + (f" {budget['target']}" if budget["target"] else "")
@@ -448,10 +449,10 @@ def latency_by_model_series(
 # -- the page -------------------------------------------------------------------------------
 
 
-def overview(days: int, now: datetime) -> dict[str, Any]:
+def overview(days: int, now: datetime, *, state: RuntimeState | None = None) -> dict[str, Any]:
     """Every series of the overview for the last `days` days. Eight queries once the
     configuration snapshot is warm: the rollup watermark, one per series, and one for
-    the budgets."""
+    the budgets (none when the page passes the runtime state it read)."""
     window = overview_window(days, now)
     strategies = decisions_by_strategy_series(window)
     return {
@@ -460,7 +461,7 @@ def overview(days: int, now: datetime) -> dict[str, Any]:
         "end": window.end.isoformat(),
         "has_decisions": strategies["total"] > 0,
         "spend_by_agent": spend_by_agent_series(window),
-        "budgets": budget_spend_series(now),
+        "budgets": budget_spend_series(now, state),
         "fallbacks": fallback_by_reason_series(window),
         "privacy": privacy_series(window),
         "strategies": strategies,

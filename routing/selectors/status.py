@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from routing.engine.inputs import ModelOverrideInfo, Snapshot, StrategyOverrideInfo, Window
+from routing.engine.inputs import (
+    ModelOverrideInfo,
+    RuntimeState,
+    Snapshot,
+    StrategyOverrideInfo,
+    Window,
+)
 from routing.engine.result import CRITICAL, NORMAL, WARNING, worse
 from routing.snapshot import current_snapshot, load_runtime_state
 
@@ -203,10 +209,14 @@ def _session(snapshot: Snapshot, session_id: str, tokens: int) -> dict[str, Any]
     }
 
 
-def status(now: datetime, session_id: str | None = None) -> dict[str, Any]:
-    """Seed 004's status, for the whole control plane."""
+def status(
+    now: datetime, session_id: str | None = None, *, state: RuntimeState | None = None
+) -> dict[str, Any]:
+    """Seed 004's status, for the whole control plane. `state`: the runtime state when
+    the caller has already read it (for the same session), to read it once a page."""
     snapshot = current_snapshot()
-    state = load_runtime_state(snapshot=snapshot, session_id=session_id, now=now)
+    if state is None:
+        state = load_runtime_state(snapshot=snapshot, session_id=session_id, now=now)
     budgets = _budgets(snapshot, state.spend, now)
     session = None if not session_id else _session(snapshot, session_id, state.session_tokens)
     level = NORMAL

@@ -455,16 +455,15 @@ def test_the_partial_costs_a_fixed_number_of_queries(
     current_snapshot()
     monkeypatch.setattr("routing.snapshot.CONFIG_VERSION_TTL", 3600.0)
 
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(12):
         # 1. the session; 2. the user; 3. the user's groups (the viewer role check);
-        # 4. decisions per strategy and outcome; 5. spend per agent per day;
-        # 6. today's spend-ledger buckets (budgets, through selectors.status);
+        # 4. today's spend-ledger buckets (the page's one runtime-state read, shared by
+        #    the budgets and the model health panel's cooldowns);
+        # 5. decisions per strategy and outcome; 6. spend per agent per day;
         # 7. the attempts scan (fallback buckets); 8. the privacy daily counts, with the
         #    cloud-model subquery inlined; 9. the PII-types scan; 10. latency per model;
         # 11. the fallback tax per day;
-        # 12. the model health panel's ModelHealth rows (selectors.model_health);
-        # 13. the spend-ledger query of the panel's own load_runtime_state call, made for
-        #     its cooldowns (selectors.status's call keeps its RuntimeState to itself).
+        # 12. the model health panel's ModelHealth rows (selectors.model_health).
         response = web.get("/", HTTP_HX_REQUEST="true")
 
     assert response.status_code == 200

@@ -463,10 +463,10 @@ def test_the_overview_from_rollups_costs_the_same_queries(
     current_snapshot()
     monkeypatch.setattr("routing.snapshot.CONFIG_VERSION_TTL", 3600.0)
 
-    with django_assert_num_queries(13):
-        # session, user, groups; the watermark; strategies; spend; budgets; attempts;
-        # privacy; latency; fallback tax; the model health panel's ModelHealth rows and
-        # its runtime state (spend and cooldowns, as routing reads them).
+    with django_assert_num_queries(12):
+        # session, user, groups; the runtime state (budgets and the health panel's
+        # cooldowns); the watermark; strategies; spend; attempts; privacy; latency;
+        # fallback tax; the model health panel's ModelHealth rows.
         response = web.get("/?days=30", HTTP_HX_REQUEST="true")
 
     assert response.status_code == 200
