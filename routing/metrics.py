@@ -15,7 +15,6 @@ Without REDIS_URL the counters live in the local cache, counted on the request t
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,32 +25,12 @@ from django.conf import settings
 from django.core.cache import cache
 
 from controlplane.lib import background_redis
-from controlplane.lib.resilient_cache import cache_available, cache_call
+from controlplane.lib.resilient_cache import cache_call
 
 CHANNEL = "llm_router_metrics"
 COUNTER_KEY = "routing:metrics:{model}:{outcome}"  # in the Django cache (no Redis)
 REDIS_COUNTER_KEY = "switchboard:metrics:{model}:{outcome}"  # plain Redis keys
 OUTCOMES = ("success", "fallback", "error")
-REDIS_TIMEOUT = 0.05
-
-_state: dict[str, Any] = {"client": None}
-_lock = threading.Lock()
-
-
-def _redis() -> Any:
-    if not settings.REDIS_URL or not cache_available():
-        return None
-    if _state["client"] is None:
-        with _lock:
-            if _state["client"] is None:
-                import redis
-
-                _state["client"] = redis.Redis.from_url(
-                    settings.REDIS_URL,
-                    socket_timeout=REDIS_TIMEOUT,
-                    socket_connect_timeout=REDIS_TIMEOUT,
-                )
-    return _state["client"]
 
 
 def _count(outcomes: list[tuple[str, str]]) -> None:
@@ -153,7 +132,7 @@ class MetricsEvent:
 
 def counters(models: Iterable[str]) -> dict[str, dict[str, int]]:
     """Current per-model counters, wherever they are kept."""
-    client = _redis()
+    client = background_redis.client()  # one Redis client per process for these keys
     if client is None:
         return snapshot(models)
     names = {REDIS_COUNTER_KEY.format(model=m, outcome=o): (m, o) for m in models for o in OUTCOMES}
