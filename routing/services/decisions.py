@@ -50,7 +50,7 @@ def decision_record(*, spend: Spend | None = None, **fields: Any) -> Decision:
     row = Decision(**decision_fields(**fields))
     if spend is None:
         _insert(row)
-    elif _one_statement(row):
+    elif _one_statement():
         _insert(row, spend)
     else:
         with transaction.atomic():
@@ -60,16 +60,10 @@ def decision_record(*, spend: Spend | None = None, **fields: Any) -> Decision:
     return row
 
 
-def _one_statement(row: Decision) -> bool:
-    """Spend and row in one statement: PostgreSQL's data-modifying CTEs, outside any
-    transaction the caller opened (inside one, its own statements would be ordered
-    around ours, which the atomic fallback keeps simple), and with no save signal
-    listener (which needs the ORM's save)."""
-    return (
-        connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-        and not _has_save_listeners()
-    )
+def _one_statement() -> bool:
+    """Spend and row in one statement: PostgreSQL's data-modifying CTEs, unless a save
+    signal listener needs the ORM's save."""
+    return connection.vendor == "postgresql" and not _has_save_listeners()
 
 
 def _has_save_listeners() -> bool:
