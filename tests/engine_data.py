@@ -146,7 +146,7 @@ SEED_MODELS = [
 ]
 
 
-def _rule(
+def rule(
     scope: str,
     condition: str,
     action: str,
@@ -168,32 +168,32 @@ def _rule(
 
 
 SEED_RULES = [
-    _rule(
+    rule(
         "global",
         "model.rate_limit_approaching",
         "switch_to_fallback",
         0,
         name="rate_limit_protection",
     ),
-    _rule(
+    rule(
         "global",
         "daily_cost > budget * 0.8",
         "switch_to_local_only",
         1,
         name="cost_circuit_breaker",
     ),
-    _rule("global", "data.contains_pii", "force_local_model", 2, name="privacy_enforcement"),
-    _rule(
+    rule("global", "data.contains_pii", "force_local_model", 2, name="privacy_enforcement"),
+    rule(
         "global",
         "task.critical and model.type == 'local'",
         "require_cloud_verification",
         3,
         name="quality_assurance",
     ),
-    _rule("agent", "task.privacy_level == 'high'", "use_model", 0, "llama-3-70b", "cto_agent"),
-    _rule("agent", "task.complexity > 8", "use_model", 1, "claude-3-opus", "cto_agent"),
-    _rule("agent", "cost_limit_reached", "use_model", 2, "llama-3-70b", "cto_agent"),
-    _rule(
+    rule("agent", "task.privacy_level == 'high'", "use_model", 0, "llama-3-70b", "cto_agent"),
+    rule("agent", "task.complexity > 8", "use_model", 1, "claude-3-opus", "cto_agent"),
+    rule("agent", "cost_limit_reached", "use_model", 2, "llama-3-70b", "cto_agent"),
+    rule(
         "agent",
         "task.type == 'code_generation'",
         "use_model",
@@ -201,12 +201,12 @@ SEED_RULES = [
         "deepseek-coder-33b",
         "backend_agent",
     ),
-    _rule("agent", "task.complexity > 6", "use_model", 1, "claude-3-opus", "backend_agent"),
-    _rule("agent", "budget_mode == true", "use_model", 2, "llama-3-70b", "backend_agent"),
-    _rule("agent", "task.involves_ui_design", "use_model", 0, "gpt-4-turbo", "frontend_agent"),
-    _rule("agent", "task.privacy_level == 'high'", "use_model", 1, "llama-3-70b", "frontend_agent"),
-    _rule("agent", "task.type == 'test_generation'", "use_model", 0, "llama-3-70b", "qa_agent"),
-    _rule("agent", "task.requires_reasoning", "use_model", 1, "gpt-4-turbo", "qa_agent"),
+    rule("agent", "task.complexity > 6", "use_model", 1, "claude-3-opus", "backend_agent"),
+    rule("agent", "budget_mode == true", "use_model", 2, "llama-3-70b", "backend_agent"),
+    rule("agent", "task.involves_ui_design", "use_model", 0, "gpt-4-turbo", "frontend_agent"),
+    rule("agent", "task.privacy_level == 'high'", "use_model", 1, "llama-3-70b", "frontend_agent"),
+    rule("agent", "task.type == 'test_generation'", "use_model", 0, "llama-3-70b", "qa_agent"),
+    rule("agent", "task.requires_reasoning", "use_model", 1, "gpt-4-turbo", "qa_agent"),
 ]
 
 SEED_AGENTS = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from routing.engine import decide
-from tests.engine_data import NOW, request, seed_data, snapshot, state, window
+from tests.engine_data import NOW, request, rule, seed_data, snapshot, state, window
 
 ENGINE_DIR = Path(__file__).resolve().parents[2] / "routing" / "engine"
 
@@ -227,18 +227,7 @@ def test_cloud_verification_is_not_asked_for_when_only_local_models_may_see_the_
 
 def test_a_deny_rule_refuses_the_request() -> None:
     data = seed_data()
-    data["rules"].append(
-        {
-            "scope": "global",
-            "agent": None,
-            "name": "no_secrets",
-            "position": 9,
-            "condition": "'secret' in task.tags",
-            "action": "deny",
-            "model": None,
-            "enabled": True,
-        }
-    )
+    data["rules"].append(rule("global", "'secret' in task.tags", "deny", 9, name="no_secrets"))
     decision = run("hi", snap=snapshot(data), tags=("secret",))
     assert decision.refusal.code == "denied_by_rule"
     assert decision.chain == ()
@@ -248,16 +237,7 @@ def test_a_condition_that_fails_to_evaluate_is_recorded_not_taken_as_false_silen
     data = seed_data()
     data["rules"].insert(
         0,
-        {
-            "scope": "global",
-            "agent": None,
-            "name": "broken",
-            "position": 9,
-            "condition": "task.tags > 3",
-            "action": "deny",
-            "model": None,
-            "enabled": True,
-        },
+        rule("global", "task.tags > 3", "deny", 9, name="broken"),
     )
     decision = run("hi", snap=snapshot(data))
     assert decision.refusal is None

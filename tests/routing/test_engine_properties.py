@@ -22,7 +22,16 @@ from hypothesis import strategies as st
 from routing.engine import Decision, build_snapshot, decide
 from routing.engine.replay import decision_inputs, rerun
 from routing.engine.run import DEFAULT_COMPLETION_TOKENS, MAX_CHAIN
-from tests.engine_data import NOW, SEED_AGENTS, SEED_MODELS, request, seed_data, snapshot, state
+from tests.engine_data import (
+    NOW,
+    SEED_AGENTS,
+    SEED_MODELS,
+    request,
+    rule,
+    seed_data,
+    snapshot,
+    state,
+)
 
 PROPERTY = settings(
     max_examples=200,
@@ -373,16 +382,7 @@ AGENT_SESSION_BUDGETS = st.dictionaries(
     ),
     max_size=2,
 )
-DENY_SECRET = {
-    "scope": "global",
-    "agent": None,
-    "name": "no_secrets",
-    "position": 9,
-    "condition": "'secret' in task.tags",
-    "action": "deny",
-    "model": None,
-    "enabled": True,
-}
+DENY_SECRET = rule("global", "'secret' in task.tags", "deny", 9, name="no_secrets")
 
 
 SEED_JSON = json.dumps(seed_data())

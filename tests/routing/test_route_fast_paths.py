@@ -35,7 +35,7 @@ from routing.execution.executor import Attempt, Execution
 from routing.models import ApiKey, Decision
 from routing.services.decisions import Outcome, _insert, decision_fields, decision_record
 from routing.services.route import outcome_of, public_attempt
-from tests.engine_data import NOW, request, seed_data, snapshot, state
+from tests.engine_data import NOW, request, rule, seed_data, snapshot, state
 
 MESSAGES = [
     {"role": "system", "content": "You are the support assistant of a bookshop."},
@@ -351,30 +351,10 @@ def engine_decisions() -> list[Any]:
     broken = seed_data()
     broken["rules"].insert(
         0,
-        {
-            "scope": "global",
-            "agent": None,
-            "name": "broken",
-            "position": 9,
-            "condition": "task.tags > 3",
-            "action": "deny",
-            "model": None,
-            "enabled": True,
-        },
+        rule("global", "task.tags > 3", "deny", 9, name="broken"),
     )
     deny = seed_data()
-    deny["rules"].append(
-        {
-            "scope": "global",
-            "agent": None,
-            "name": "no_secrets",
-            "position": 9,
-            "condition": "'secret' in task.tags",
-            "action": "deny",
-            "model": None,
-            "enabled": True,
-        }
-    )
+    deny["rules"].append(rule("global", "'secret' in task.tags", "deny", 9, name="no_secrets"))
     return [
         decide(request("hello there"), snapshot(), state(), now=NOW),
         decide(request("Write to jane@example.com", complexity=8), snapshot(), state(), now=NOW),
