@@ -42,6 +42,6 @@ RUN SECRET_KEY=build-only DEBUG=false python manage.py collectstatic --noinput
 
 EXPOSE 8000
 
-# Shell form via `sh -c` so WEB_CONCURRENCY / GUNICORN_TIMEOUT expand at run time;
-# `exec` makes gunicorn PID 1 so it receives SIGTERM from `docker stop`.
-CMD ["sh", "-c", "exec gunicorn controlplane.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-2} --worker-class gthread --threads ${WEB_THREADS:-16} --keep-alive ${GUNICORN_KEEPALIVE:-75} --timeout ${GUNICORN_TIMEOUT:-120} --access-logfile -"]
+# Shell form via `sh -c` so WEB_CONCURRENCY / WEB_THREADS expand at run time; `exec`
+# makes granian PID 1 so it receives SIGTERM from `docker stop`.
+CMD ["sh", "-c", "exec granian --interface wsgi controlplane.wsgi:application --host 0.0.0.0 --port 8000 --workers ${WEB_CONCURRENCY:-2} --blocking-threads ${WEB_THREADS:-16} --no-ws --respawn-failed-workers --workers-kill-timeout ${WEB_KILL_TIMEOUT:-30} --access-log"]

@@ -1,4 +1,4 @@
-"""What the production-style benchmarks share: a fresh PostgreSQL database, gunicorn
+"""What the production-style benchmarks share: a fresh PostgreSQL database, granian
 workers on 127.0.0.1, the fake upstream in a process of its own, the configuration
 imported with `import_routing_config`, readings from /proc, and the server's log.
 
@@ -29,7 +29,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
+GRANIAN = str(Path(PYTHON).with_name("granian"))
 HOST = "127.0.0.1"
 PG_ADMIN = f"postgresql://postgres@{HOST}:5432/postgres"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -177,38 +177,36 @@ def start_upstream(workdir: Path, code: str, *args: str) -> tuple[subprocess.Pop
     return proc, url
 
 
-def start_gunicorn(
+def start_server(
     env: dict[str, str],
     workdir: Path,
     workers: int,
     threads: int,
     *,
     app: str | None = None,
-    extra: tuple[str, ...] = (),
     ready_within: float = 30,
 ) -> tuple[subprocess.Popen[str], str]:
-    """gunicorn (-k gthread, access log off) on a free port of 127.0.0.1, once /healthz
-    answers and every worker is up. Its error log is workdir/gunicorn.log and Django's
-    log (stderr) workdir/server.stderr."""
-    with socket.socket() as s:  # a free port, released for gunicorn
+    """granian (WSGI, `workers` processes of `threads` threads, access log off), as in
+    docker-compose, on a free port of 127.0.0.1, once /healthz answers and every worker
+    is up. granian's log and Django's (both on stderr) go to workdir/server.stderr."""
+    with socket.socket() as s:  # a free port, released for granian
         s.bind((HOST, 0))
         port = s.getsockname()[1]
     args = [
-        GUNICORN,
+        GRANIAN,
+        "--interface",
+        "wsgi",
         app or "controlplane.wsgi:application",
-        "-b",
-        f"{HOST}:{port}",
-        "-w",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
         str(workers),
-        "-k",
-        "gthread",
-        "--threads",
+        "--blocking-threads",
         str(threads),
-        "--access-logfile",
-        "/dev/null",
-        "--error-logfile",
-        str(workdir / "gunicorn.log"),
-        *extra,
+        "--no-ws",
+        "--no-access-log",
     ]
     with (workdir / "server.stderr").open("a") as stderr:
         proc = subprocess.Popen(
@@ -218,7 +216,7 @@ def start_gunicorn(
     deadline = time.monotonic() + ready_within
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited ({proc.returncode}); see {workdir}/gunicorn.log")
+            raise RuntimeError(f"granian exited ({proc.returncode}); see {workdir}/server.stderr")
         try:
             healthy = httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
@@ -227,7 +225,7 @@ def start_gunicorn(
             return proc, url
         pause(0.1)
     stop(proc)
-    raise RuntimeError(f"gunicorn did not answer /healthz within {ready_within:g} s")
+    raise RuntimeError(f"granian did not answer /healthz within {ready_within:g} s")
 
 
 def configure(env: dict[str, str], config_dir: Path, key_name: str = "bench") -> str:
@@ -244,16 +242,16 @@ def configure(env: dict[str, str], config_dir: Path, key_name: str = "bench") ->
 
 # -- the server's log ---------------------------------------------------------------------------
 
-# Django's "2026-11-25 10:04:27,970 " and gunicorn's "[2026-11-25 10:04:27 +0000] [123] ".
-LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d [\d:,]+ |\[[^\]]*\] \[\d+\] )")
+# Django's "2026-11-25 10:04:27,970 ".
+LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ ")
 
 
 class ServerLog:
-    """What the server logged (gunicorn's error log and Django's stderr) since the last
+    """What the server logged (granian's and Django's lines, both on stderr) since the last
     call: warnings and errors, by message, timestamps dropped."""
 
     def __init__(self, workdir: Path) -> None:
-        self._files = {workdir / "gunicorn.log": 0, workdir / "server.stderr": 0}
+        self._files = {workdir / "server.stderr": 0}
 
     def read(self) -> Counter[str]:
         found: Counter[str] = Counter()

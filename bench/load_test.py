@@ -19,14 +19,14 @@ Bounded and on 127.0.0.1 only:
    (priced) as its fallback, an agent preferring them in that order, the seed's
    `routing.yaml` and budgets far above what the run spends. A request whose two calls
    both fail (about 1 in 100) ends in 502 `all_models_failed`;
-4. gunicorn (`-k gthread`, `--workers W --threads T`), as in docker-compose;
+4. granian (WSGI, `--workers W --blocking-threads T`), as in docker-compose;
 5. an open-loop generator in this process (asyncio, one httpx.AsyncClient): request i is
    due at start + i / rate whatever became of the earlier ones, so a slow server meets
    more load, not less. Half go to `POST /api/route`, 30% to `POST /v1/chat/completions`
    and 20% to the same with `"stream": true` (read to `data: [DONE]`). At most
    `--concurrency` are in flight; one due beyond that is not sent and is counted as shed.
    Latency runs from the moment a request was due (so a late send counts against it);
-6. every `--sample-every` seconds, each gunicorn worker's RSS (/proc/<pid>/status).
+6. every `--sample-every` seconds, each granian worker's RSS (/proc/<pid>/status).
 
 At the end it prints what it sent and got, and checks: one Decision row per request
 answered (each request has its own session id, so a lost row is named), none for two;
@@ -80,7 +80,7 @@ from bench._harness import (  # noqa: E402
     proc_children,
     proc_status_kib,
     reset_database,
-    start_gunicorn,
+    start_server,
     start_upstream,
     stop,
 )
@@ -183,9 +183,9 @@ async def drive(args: argparse.Namespace, url: str, key: str, master: int) -> Ru
     run = Run()
     picker = random.Random(args.seed)
     names, weights = zip(*MIX, strict=True)
-    # An idle connection is dropped after 1 s, before gunicorn's keep-alive timeout (2 s)
-    # closes it: a request sent on a connection the server is closing fails (ReadError)
-    # before Switchboard sees it. The first full run met that race once in 18,000.
+    # An idle connection is dropped after 1 s, before a server's keep-alive timeout can
+    # close it: a request sent on a connection the server is closing fails (ReadError)
+    # before Switchboard sees it (met once in 18,000 requests under gunicorn's 2 s).
     limits = httpx.Limits(
         max_connections=args.concurrency, max_keepalive_connections=64, keepalive_expiry=1.0
     )
@@ -253,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=180.0, help="seconds of load")
     parser.add_argument("--concurrency", type=int, default=256, help="most requests in flight")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker")
+    parser.add_argument("--workers", type=int, default=2, help="granian worker processes")
+    parser.add_argument("--threads", type=int, default=16, help="granian threads per worker")
     parser.add_argument("--fail-rate", type=float, default=0.1, help="share of failing calls")
     parser.add_argument("--circuit-failures", type=int, default=10)
     parser.add_argument("--sample-every", type=float, default=5.0, help="seconds between RSS reads")
@@ -292,21 +292,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         write_config(workdir / "config", upstream_url)
         key = configure(env, workdir / "config", "load")
-        extra: tuple[str, ...] = ()
+        app = None
         if args.tracemalloc:
             args.tracemalloc.mkdir(parents=True, exist_ok=True)
             env["TRACEMALLOC_DIR"] = str(args.tracemalloc.resolve())
             env["TRACEMALLOC_EVERY"] = str(args.tracemalloc_every)
-            extra = ("-c", str(ROOT / "bench" / "_tracemalloc_gunicorn.py"))
+            app = "bench._tracemalloc_wsgi:application"
         # A traced worker imports Django several times slower.
-        server, url = start_gunicorn(
-            env, workdir, args.workers, args.threads, extra=extra, ready_within=180 if extra else 30
+        server, url = start_server(
+            env, workdir, args.workers, args.threads, app=app, ready_within=180 if app else 30
         )
         master = server.pid
         workers = proc_children(master)
         check_chain(url, key)
         print(
-            f"server      gunicorn -w {args.workers} -k gthread --threads {args.threads}, "
+            f"server      granian --workers {args.workers} --blocking-threads {args.threads}, "
             f"workers {workers}; fake upstream {upstream_url} (pid {upstream.pid}), "
             f"{args.fail_rate:.0%} of calls fail: {', '.join(FAULTS)}"
         )

@@ -18,7 +18,7 @@ Production-style, on this machine only (127.0.0.1):
    cloud OpenAI-compatible one on the same fake upstream, an agent, the seed's
    `routing.yaml` (strategies, the four global rules) and budgets, imported with
    `manage.py import_routing_config`; an API key made with `api_key_create`;
-4. gunicorn, `-k gthread`, `--workers W --threads T`, access log off, until /healthz
+4. granian (WSGI), `--workers W --blocking-threads T`, access log off, until /healthz
    answers;
 5. a load generator in this process: one thread and one keep-alive `httpx.Client` per
    concurrent client. At concurrency 1 for every endpoint, then at 32 for every endpoint
@@ -35,7 +35,7 @@ Production-style, on this machine only (127.0.0.1):
    Latency is per request, on the wall clock, in this process, to the end of the body.
    For streams, the time to the first content chunk (TTFT: the first NDJSON line or SSE
    event whose text is not empty) is kept too, and so is the rest (end minus TTFT);
-6. server CPU per request: utime + stime of the gunicorn master and its workers from
+6. server CPU per request: utime + stime of the granian main process and its workers from
    /proc/<pid>/stat, before and after each run, divided by the requests of that run
    (warm-up included: all of them ran in the server). The PostgreSQL backends of the
    bench database are counted apart (read every 0.2 s, since Django replaces a
@@ -95,7 +95,7 @@ from bench._harness import (  # noqa: E402
     proc_children,
     proc_cpu_s,
     proc_status_kib,
-    start_gunicorn,
+    start_server,
     stop,
 )
 
@@ -419,7 +419,7 @@ class LoadResult:
     sent: int = 0  # every request, warm-up included
     statuses: Counter[str] = field(default_factory=Counter)
     client_cpu_s: float = 0.0  # this process (the load generator)
-    server_cpu_s: float = 0.0  # gunicorn master and workers
+    server_cpu_s: float = 0.0  # granian main process and workers
     postgres_cpu_s: float = 0.0  # the bench database's backends
     upstream_cpu_s: float = 0.0  # the fake upstream process
     server_log: Counter[str] = field(default_factory=Counter)  # warnings during the run
@@ -772,8 +772,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated, among {','.join(ENDPOINTS)} (default: all)",
     )
     parser.add_argument("--duration", type=float, default=10.0, help="timed seconds per run")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker")
+    parser.add_argument("--workers", type=int, default=2, help="granian worker processes")
+    parser.add_argument("--threads", type=int, default=16, help="granian threads per worker")
     args = parser.parse_args(argv)
 
     print(f"python      {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
@@ -787,11 +787,11 @@ def main(argv: list[str] | None = None) -> int:
         env = bench_env(DB_NAME, REDIS_URL, {CLOUD_KEY_ENV: "sk-bench-not-a-real-key"})
         upstream, upstream_url, capture = start_upstream(workdir)
         key = configure(workdir, env, upstream_url)
-        server, server_url = start_gunicorn(env, workdir, args.workers, args.threads)
+        server, server_url = start_server(env, workdir, args.workers, args.threads)
         master = server.pid
         workers = proc_children(master)
         print(
-            f"server      gunicorn -w {args.workers} -k gthread --threads {args.threads}, "
+            f"server      granian --workers {args.workers} --blocking-threads {args.threads}, "
             f"workers {workers}; fake upstream {upstream_url} (pid {upstream.pid})"
         )
         startup_hwm = {pid: proc_status_kib(pid, "VmHWM") / 1024 for pid in workers}
@@ -889,9 +889,7 @@ def report(
             print(HEADER)
             _latency_rows(res, label, lambda r: r.rest_ms, statuses=False)
         print("CPU per request (ms; all requests of the run, warm-up included)")
-        print(
-            f"{'run':<8}{'conc':>5}{'gunicorn':>10}{'postgres':>10}{'upstream':>10}{'client':>10}"
-        )
+        print(f"{'run':<8}{'conc':>5}{'server':>10}{'postgres':>10}{'upstream':>10}{'client':>10}")
         for c in CONCURRENCY:
             for kind in ("direct", "switchboard"):
                 r = res[(kind, c)]
@@ -964,7 +962,9 @@ def report(
             )
         )
     print()
-    print("summary (ms unless said; added = Switchboard minus direct; CPU = gunicorn per request)")
+    print(
+        "summary (ms unless said; added = Switchboard minus direct; CPU = the server (granian + Django) per request)"
+    )
     heads = (
         "endpoint",
         "added p50",

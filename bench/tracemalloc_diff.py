@@ -1,4 +1,4 @@
-"""What grew in a gunicorn worker between two tracemalloc snapshots written by
+"""What grew in a web worker between two tracemalloc snapshots written by
 `bench/load_test.py --tracemalloc DIR`:
 
     .venv/bin/python bench/tracemalloc_diff.py DIR            # first vs last, per worker

@@ -431,10 +431,10 @@ def test_the_web_healthcheck_asks_healthz_on_a_host_django_allows():
     assert url.hostname in hosts or "*" in hosts, hosts
 
 
-def test_web_publishes_the_port_gunicorn_binds_and_the_image_exposes():
+def test_web_publishes_the_port_granian_binds_and_the_image_exposes():
     words = command_words(service("web")["command"])
-    bind = words[words.index("--bind") + 1]
-    assert bind.rsplit(":", 1)[1] == "8000"
+    assert words[words.index("--port") + 1] == "8000"
+    assert words[words.index("--host") + 1] == "0.0.0.0", "reachable from other containers"  # noqa: S104
     assert any(str(port).split(":")[-1] == "8000" for port in service("web")["ports"])
     assert "8000" in " ".join(dockerfile_arguments("EXPOSE"))
 
@@ -458,13 +458,14 @@ def test_named_volumes_used_by_services_are_declared():
 # --- commands refer to real things ------------------------------------------------
 
 
-def test_every_gunicorn_target_is_a_module_attribute_that_exists():
+def test_every_granian_target_is_a_module_attribute_that_exists():
     targets = []
     for words in all_app_command_words():
-        if "gunicorn" in words:
-            after = words[words.index("gunicorn") + 1 :]
+        if "granian" in words:
+            after = words[words.index("granian") + 1 :]
+            assert after[after.index("--interface") + 1] == "wsgi", "Django is a WSGI app here"
             targets += [w for w in after if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", w)]
-    assert targets, "no gunicorn command names an application"
+    assert targets, "no granian command names an application"
     for target in targets:
         module, attribute = target.split(":")
         path = module_file(module)
@@ -558,9 +559,10 @@ def test_the_image_installs_the_project_and_collects_static_files():
 
 def test_the_default_command_serves_the_wsgi_app_with_configurable_workers():
     cmd = " ".join(command_words(exec_form_or_words(dockerfile_arguments("CMD")[-1])))
-    assert "gunicorn controlplane.wsgi:application" in cmd
-    assert "0.0.0.0:8000" in cmd
-    assert "${WEB_CONCURRENCY:-2}" in cmd
+    assert "granian --interface wsgi controlplane.wsgi:application" in cmd
+    assert "--host 0.0.0.0 --port 8000" in cmd
+    assert "--workers ${WEB_CONCURRENCY:-2}" in cmd
+    assert "--blocking-threads ${WEB_THREADS:-16}" in cmd
 
 
 def test_every_path_the_dockerfile_copies_exists_in_the_repository():
@@ -660,7 +662,7 @@ def programs(words: list[str]) -> list[str]:
 
 
 def test_every_program_the_app_containers_run_is_in_the_image():
-    # The slim image has python and sh; gunicorn and celery come with the project's
+    # The slim image has python and sh; granian and celery come with the project's
     # dependencies; anything else must be a file of this repository copied into WORKDIR.
     dependencies = " ".join(
         tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
@@ -670,7 +672,7 @@ def test_every_program_the_app_containers_run_is_in_the_image():
         for program in programs(words):
             if program in ("python", "sh"):
                 continue
-            if program in ("gunicorn", "celery"):
+            if program in ("granian", "celery"):
                 assert re.search(rf"\b{program}\b", dependencies), f"{program} is not a dependency"
                 continue
             relative = program.removeprefix(workdir().rstrip("/") + "/")

@@ -64,7 +64,7 @@ def test_one_trimmer_per_process():
 
 
 def test_web_workers_start_it(monkeypatch):
-    """Importing the WSGI module (what each gunicorn worker does) starts the trimmer with
+    """Importing the WSGI module (what each granian worker does) starts the trimmer with
     the setting's interval."""
     import importlib
 

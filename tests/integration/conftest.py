@@ -1,4 +1,4 @@
-"""Fixtures of the multi-process tests: two gunicorn web processes and a Celery worker,
+"""Fixtures of the multi-process tests: two granian web processes and a Celery worker,
 started once for the module, on the test database pytest-django created (PostgreSQL)
 and a Redis database of their own, with the fake upstream on 127.0.0.1.
 

@@ -1,4 +1,4 @@
-"""Real Switchboard processes for the multi-process tests: gunicorn web servers and a
+"""Real Switchboard processes for the multi-process tests: granian web servers and a
 Celery worker on 127.0.0.1, sharing one PostgreSQL database and one Redis database.
 
 Every process runs in a session of its own, writes its output to a log file, and is
@@ -30,7 +30,7 @@ HOST = "127.0.0.1"
 # keys (nor these tests' Celery queue) mix with them. One run at a time per Redis server.
 REDIS_DB = 14
 WEB_THREADS = 8  # gthread threads per web process; the tests' concurrency counts on it
-START_TIMEOUT_S = 60.0  # gunicorn and Celery import Django: slow on a busy CI machine
+START_TIMEOUT_S = 60.0  # granian and Celery import Django: slow on a busy CI machine
 LOG_TAIL_CHARS = 6000
 
 T = TypeVar("T")
@@ -136,25 +136,25 @@ def start(name: str, args: list[str], env: Mapping[str, str], logs: Path) -> Pro
 
 
 def start_web(name: str, env: Mapping[str, str], logs: Path, *, threads: int) -> Process:
-    """gunicorn, one gthread worker, as in production (docker-compose's web service)."""
+    """granian, one worker process with `threads` threads, as in production
+    (docker-compose's web service)."""
     port = free_port()
     process = start(
         name,
         [
-            sys.executable,
-            "-m",
-            "gunicorn",
+            str(Path(sys.executable).with_name("granian")),
+            "--interface",
+            "wsgi",
             "controlplane.wsgi:application",
-            "--bind",
-            f"{HOST}:{port}",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
             "--workers",
             "1",
-            "--worker-class",
-            "gthread",
-            "--threads",
+            "--blocking-threads",
             str(threads),
-            "--error-logfile",
-            "-",
+            "--no-ws",
         ],
         env,
         logs,

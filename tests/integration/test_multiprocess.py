@@ -1,4 +1,4 @@
-"""State shared across processes (issue #8): two gunicorn web processes (A and B) and a
+"""State shared across processes (issue #8): two granian web processes (A and B) and a
 Celery worker on 127.0.0.1, against the test database on PostgreSQL and one Redis
 database, with the models on the fake upstream.
 
