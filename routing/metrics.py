@@ -1,12 +1,14 @@
 """Seed 001's metrics: a JSON event on the Redis channel `llm_router_metrics` after
 every request, and per-model success / fallback / error counters.
 
-What runs where: with REDIS_URL, the request thread only works out the outcomes and
-hands a `MetricsEvent` to controlplane.lib.background_redis; that module's thread sends
-the INCRs, the MGET of the new values and the PUBLISH, batched with the other requests'
-events. The response never depended on them, so the request no longer waits for the two
-round trips. Redis failures there go through controlplane.lib.resilient_cache (Redis is
-left alone for a while after one), and never reach a request.
+What runs where: with REDIS_URL, the request thread only copies the attempts into a
+`MetricsEvent` and hands it to controlplane.lib.background_redis; that module's thread
+works out the outcomes and sends the increments, the reads of the new values and the
+PUBLISH, batched with the other events of the last few milliseconds (one INCRBY per
+counter per batch; each event still shows the counters as they were right after its
+own increments). The response never depended on them, so the request does not wait for
+them. Redis failures there go through controlplane.lib.resilient_cache (Redis is left
+alone for a while after one), and never reach a request.
 Without REDIS_URL the counters live in the local cache, counted on the request thread
 (in-process, cheap), and no event is published.
 `counters()` reads them wherever they are kept.
@@ -14,13 +16,12 @@ Without REDIS_URL the counters live in the local cache, counted on the request t
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.cache import cache
 
@@ -31,6 +32,7 @@ CHANNEL = "llm_router_metrics"
 COUNTER_KEY = "routing:metrics:{model}:{outcome}"  # in the Django cache (no Redis)
 REDIS_COUNTER_KEY = "switchboard:metrics:{model}:{outcome}"  # plain Redis keys
 OUTCOMES = ("success", "fallback", "error")
+EVENT_ATTEMPT_FIELDS = ("model", "outcome", "reason", "latency_ms")  # seed 001's
 
 
 def _count(outcomes: list[tuple[str, str]]) -> None:
@@ -71,63 +73,62 @@ def attempt_outcomes(attempts: list[dict[str, Any]], succeeded: bool) -> list[tu
 def publish(
     *, model_used: str, latency_ms: int, attempts: list[dict[str, Any]], now: datetime
 ) -> None:
-    outcomes = attempt_outcomes(attempts, bool(model_used))
     if not settings.REDIS_URL:
-        count(outcomes)  # local counters only; nothing to publish to
+        count(attempt_outcomes(attempts, bool(model_used)))  # local counters; no channel
         return
+    # The request thread only copies what the event shows (the attempt dicts are the
+    # audit row's); the outcomes, keys and JSON are worked out by the sender thread.
     background_redis.submit(
         MetricsEvent(
-            outcomes=tuple(outcomes),
-            model_used=model_used or "none",
-            latency_ms=latency_ms,
-            attempts=tuple(
-                {k: a.get(k) for k in ("model", "outcome", "reason", "latency_ms")}
-                for a in attempts
-            ),
-            timestamp=now.timestamp(),
+            model_used,
+            latency_ms,
+            [{k: a.get(k) for k in EVENT_ATTEMPT_FIELDS} for a in attempts],
+            now.timestamp(),
         )
     )
 
 
-@dataclass(frozen=True)
+@functools.lru_cache(maxsize=4096)  # a few per registry model
+def _model_keys(model: str) -> tuple[str, ...]:
+    return tuple(REDIS_COUNTER_KEY.format(model=model, outcome=o) for o in OUTCOMES)
+
+
 class MetricsEvent:
-    """One request's counters and event, as a background_redis write: its INCRs and the
-    MGET of the counters it touched in the batch's first pipeline (in that order, so the
-    snapshot is the counters right after its own increments), its PUBLISH in the second."""
+    """One request's counters and event, as a background_redis write: an increment per
+    outcome, a read of every counter of the models it names, then its PUBLISH with
+    those counters as they were right after its own increments."""
 
-    outcomes: tuple[tuple[str, str], ...]
-    model_used: str
-    latency_ms: int
-    attempts: tuple[dict[str, Any], ...]
-    timestamp: float
+    __slots__ = ("attempts", "latency_ms", "model_used", "models", "timestamp")
 
-    @cached_property
-    def _names(self) -> dict[str, tuple[str, str]]:
-        models = sorted({m for m, _ in self.outcomes})
-        return {
-            REDIS_COUNTER_KEY.format(model=m, outcome=o): (m, o) for m in models for o in OUTCOMES
+    def __init__(
+        self, model_used: str, latency_ms: int, attempts: list[dict[str, Any]], timestamp: float
+    ) -> None:
+        self.model_used = model_used  # "" when every model failed
+        self.latency_ms = latency_ms
+        self.attempts = attempts
+        self.timestamp = timestamp
+        self.models: list[str] = []
+
+    def first(self, batch: background_redis.Batch) -> list[str]:
+        outcomes = attempt_outcomes(self.attempts, bool(self.model_used))
+        for model, outcome in outcomes:
+            batch.incr(REDIS_COUNTER_KEY.format(model=model, outcome=outcome))
+        self.models = sorted({m for m, _ in outcomes})  # the models the snapshot shows
+        return [key for model in self.models for key in _model_keys(model)]
+
+    def then(self, values: dict[str, int], pipe: Any) -> None:
+        snapshot = {
+            model: {o: values[key] for o, key in zip(OUTCOMES, _model_keys(model), strict=True)}
+            for model in self.models
         }
-
-    def first(self, pipe: Any) -> None:
-        for model, outcome in self.outcomes:
-            pipe.incr(REDIS_COUNTER_KEY.format(model=model, outcome=outcome))
-        if self._names:
-            pipe.mget(list(self._names))
-
-    def then(self, results: list[Any], pipe: Any) -> None:
-        values = results[-1] if self._names else []
-        snapshot: dict[str, dict[str, int]] = {}
-        for key, value in zip(self._names, values, strict=True):
-            model, outcome = self._names[key]
-            snapshot.setdefault(model, dict.fromkeys(OUTCOMES, 0))[outcome] = int(value or 0)
         event = {
-            "model_used": self.model_used,
+            "model_used": self.model_used or "none",
             "latency_ms": self.latency_ms,
-            "attempts": list(self.attempts),
+            "attempts": self.attempts,
             "metrics": snapshot,
             "timestamp": self.timestamp,
         }
-        pipe.publish(CHANNEL, json.dumps(event))
+        pipe.publish(CHANNEL, orjson.dumps(event))
 
 
 def counters(models: Iterable[str]) -> dict[str, dict[str, int]]:

@@ -73,10 +73,10 @@ def record_success(model: str) -> None:
 
     With Redis (settings point the default cache at REDIS_URL) the DEL goes to the
     background sender, on the exact key the cache wrote (its KEY_PREFIX and version
-    included). A reset that lands a few milliseconds late is harmless: counting
-    consecutive failures across processes is already approximate (their successes and
-    failures interleave in no agreed order). Only a failure of the same model within
-    those milliseconds notices: it is counted on top of the failures before this
+    included), which sends it within background_redis.FLUSH_SECONDS (50 ms). A reset
+    that lands that late is harmless: counting consecutive failures across processes is
+    already approximate (their successes and failures interleave in no agreed order).
+    Only a failure of the same model within those milliseconds notices: it is counted on top of the failures before this
     success, so the circuit may open early (for one cool-down period), or the late DEL
     erases that failure and the circuit opens one failure later.
     """

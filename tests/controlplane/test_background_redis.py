@@ -1,5 +1,6 @@
-"""The background Redis sender: batches, bounded queue, outages, forks, flush, and the
-two writes the request path hands it (the metrics event and the breaker reset).
+"""The background Redis sender: when it wakes, batches (summed increments, per-write
+values), bounded queue, outages, forks, flush, and the two writes the request path hands
+it (the metrics event and the breaker reset).
 
 Tests that send to Redis use database REDIS_DB of the server REDIS_URL names and are
 skipped without REDIS_URL, as the other Redis tests are. The others only queue writes
@@ -13,6 +14,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -44,15 +46,32 @@ class Recorded:
     def __init__(self, log: list[tuple[int, threading.Thread]], n: int) -> None:
         self.log, self.n = log, n
 
-    def first(self, pipe: Any) -> None:
+    def first(self, batch: background_redis.Batch) -> tuple[str, ...]:
         self.log.append((self.n, threading.current_thread()))
+        return ()
 
-    def then(self, results: list[Any], pipe: Any) -> None:
+    def then(self, values: dict[str, int], pipe: Any) -> None:
+        return None
+
+
+class Signalled:
+    """A write that sends no command and says when it was handled."""
+
+    def __init__(self) -> None:
+        self.handled = threading.Event()
+        self.at = 0.0
+
+    def first(self, batch: background_redis.Batch) -> tuple[str, ...]:
+        self.at = time.monotonic()
+        self.handled.set()
+        return ()
+
+    def then(self, values: dict[str, int], pipe: Any) -> None:
         return None
 
 
 class Gate:
-    """The sender's test hook: holds the thread once it took a batch's first write."""
+    """The sender's test hook: holds the thread once it took a batch, before sending it."""
 
     def __init__(self) -> None:
         self.held = threading.Event()
@@ -77,7 +96,7 @@ def fresh_sender(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[Non
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
     hook = Gate()
-    monkeypatch.setattr(background_redis, "_before_drain", hook)
+    monkeypatch.setattr(background_redis, "_before_send", hook)
     yield hook
     hook.released.set()
 
@@ -160,6 +179,87 @@ def test_flush_waits_for_what_was_submitted_before_it(gate: Gate) -> None:
     assert [n for n, _ in handled] == [1, 2]
 
 
+@pytest.fixture
+def unstarted() -> Iterator[background_redis._Sender]:
+    """This process's sender, with no thread: the test plays the thread's part."""
+    sender = background_redis._Sender()
+    background_redis._sender = sender  # fresh_sender's monkeypatch restores it
+    yield sender
+    background_redis._sender = None  # nothing to flush: no thread would answer
+
+
+def test_a_write_wakes_the_sender_only_when_it_sleeps_for_want_of_work(
+    unstarted: background_redis._Sender,
+) -> None:
+    handled: list[tuple[int, threading.Thread]] = []
+    background_redis.submit(Recorded(handled, 1))
+    busy = unstarted.wake.is_set()  # its timer will take the write: no wake-up per write
+
+    unstarted.idle = True  # as the thread sets it before it sleeps without a timer
+    background_redis.submit(Recorded(handled, 2))
+
+    assert (busy, unstarted.wake.is_set()) == (False, True)
+    assert unstarted.send_pending()
+    assert [n for n, _ in handled] == [1, 2]
+    assert not unstarted.send_pending()  # nothing left: the thread would go to sleep
+
+
+def test_a_long_queue_wakes_the_sender_before_its_timer(
+    unstarted: background_redis._Sender,
+) -> None:
+    handled: list[tuple[int, threading.Thread]] = []
+    woken = []
+    for n in range(background_redis.WAKE_AT):
+        woken.append(unstarted.wake.is_set())
+        background_redis.submit(Recorded(handled, n))
+
+    assert woken == [False] * background_redis.WAKE_AT
+    assert unstarted.wake.is_set()
+
+
+def test_the_sender_does_not_sleep_on_a_write_queued_as_it_ran_out_of_work(
+    unstarted: background_redis._Sender,
+) -> None:
+    handled: list[tuple[int, threading.Thread]] = []
+    background_redis.submit(Recorded(handled, 1))  # after the batch, before `idle` is set
+
+    sleeper = threading.Thread(target=unstarted._sleep, daemon=True)
+    sleeper.start()
+    sleeper.join(WAIT)  # returns at once instead of waiting for a wake-up
+    asleep = sleeper.is_alive()
+    unstarted.wake.set()  # let a broken one go
+
+    assert (asleep, unstarted.idle) == (False, False)
+
+
+def test_flush_wakes_the_sender_and_is_never_dropped(
+    unstarted: background_redis._Sender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(background_redis, "MAX_QUEUE", 1)
+    handled: list[tuple[int, threading.Thread]] = []
+    background_redis.submit(Recorded(handled, 1))
+    background_redis.submit(Recorded(handled, 2))  # the queue is full
+
+    flushed = background_redis.flush(0)
+
+    assert (flushed, unstarted.wake.is_set()) == (False, True)
+    assert len(unstarted.pending) == 2  # the write and the flush's marker
+    assert background_redis.dropped() == 1
+
+
+def test_without_a_flush_a_write_waits_one_interval_for_company_then_is_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(background_redis, "FLUSH_SECONDS", 0.05)
+    write = Signalled()
+    submitted = time.monotonic()
+    background_redis.submit(write)  # starts the sender, whose timer then takes it
+
+    assert write.handled.wait(WAIT)
+    # Not sent on its own at once; at most an interval late (and a slow machine's slack).
+    assert 0.05 * 0.9 <= write.at - submitted < WAIT
+
+
 def test_a_forked_child_starts_a_sender_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     handled: list[tuple[int, threading.Thread]] = []
     background_redis.submit(Recorded(handled, 1))
@@ -178,7 +278,7 @@ def test_a_forked_child_starts_a_sender_of_its_own(monkeypatch: pytest.MonkeyPat
     assert child is not parent
     assert (child.pid, child.thread.is_alive()) == (child_pid, True)
     assert child.thread is not parent.thread
-    assert child.queue is not parent.queue
+    assert child.pending is not parent.pending
     thread_of = dict(handled)
     assert thread_of[2] is not thread_of[1]
     assert thread_of[2] is child.thread
@@ -188,10 +288,10 @@ def test_an_unexpected_error_is_logged_and_the_sender_carries_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     class Broken:
-        def first(self, pipe: Any) -> None:
+        def first(self, batch: background_redis.Batch) -> tuple[str, ...]:
             raise RuntimeError("a bug in a write")
 
-        def then(self, results: list[Any], pipe: Any) -> None:
+        def then(self, values: dict[str, int], pipe: Any) -> None:
             return None
 
     handled: list[tuple[int, threading.Thread]] = []
@@ -274,12 +374,12 @@ def _events(subscriber: Any, model: str, count: int) -> list[dict[str, Any]]:
     return events
 
 
-@needs_redis
-def test_writes_queued_meanwhile_go_in_one_batch_of_two_pipelines_in_order(
-    gate: Gate, redis_db: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    a, b = f"a-{secrets.token_hex(4)}", f"b-{secrets.token_hex(4)}"
-    client = background_redis.client()
+def _key(model: str, outcome: str) -> str:
+    return metrics.REDIS_COUNTER_KEY.format(model=model, outcome=outcome)
+
+
+def _count_pipelines(client: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of commands of each pipeline the client executes from now on."""
     executed: list[int] = []
     make_pipeline = client.pipeline
 
@@ -295,38 +395,116 @@ def test_writes_queued_meanwhile_go_in_one_batch_of_two_pipelines_in_order(
         return pipe
 
     monkeypatch.setattr(client, "pipeline", counting_pipeline)
+    return executed
+
+
+@needs_redis
+def test_a_batch_counts_each_key_once_and_each_event_shows_the_counters_right_after_it(
+    gate: Gate, redis_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = f"a-{secrets.token_hex(4)}", f"b-{secrets.token_hex(4)}"
+    executed = _count_pipelines(background_redis.client(), monkeypatch)
     subscriber = redis_db.pubsub()
     subscriber.subscribe(metrics.CHANNEL)
     assert subscriber.get_message(timeout=WAIT)["type"] == "subscribe"
     redis_db.set("stale", 1)
+    redis_db.set(_key(a, "success"), 100)  # counted by other processes
+    redis_db.set(_key(b, "error"), 7)
     n = 6
     now = datetime.now(UTC)
 
-    hold_first(gate, background_redis.Delete("stale"))
+    hold_first(gate, background_redis.Delete("other"))
+    background_redis.submit(background_redis.Delete("stale"))
     for i in range(n):
         metrics.publish(
             model_used=b if i % 2 == 0 else a, latency_ms=i, attempts=_attempts(i, a, b), now=now
         )
+    background_redis.submit(background_redis.Delete("stale"))
     gate.released.set()
     assert background_redis.flush(WAIT)
     events = _events(subscriber, a, n)
     subscriber.close()
 
-    # The first pipeline: the DEL, then per event its INCRs (2 or 1) and one MGET.
-    assert executed == [1 + 3 * (n // 2) + 2 * (n - n // 2), n]
+    # The held batch: its DEL alone. The next: one DEL of "stale" (asked twice), one
+    # INCRBY per counter the six events touch, one MGET of their models' other
+    # counters; then one PUBLISH per event.
+    assert executed == [1, 1 + 3 + 1, n]
     assert redis_db.exists("stale") == 0
     assert [e["latency_ms"] for e in events] == list(range(n))
     assert all(
         set(e) == {"model_used", "latency_ms", "attempts", "metrics", "timestamp"} for e in events
     )
+    assert [e["model_used"] for e in events] == [b, a] * (n // 2)
     assert events[0]["timestamp"] == now.timestamp()
     assert events[0]["attempts"] == _attempts(0, a, b)
     for i, event in enumerate(events):
         fails, answers = i // 2 + 1, (i + 1) // 2  # a's outcomes up to and including i
-        expected = {a: {"success": answers, "fallback": fails, "error": 0}}
+        expected = {a: {"success": 100 + answers, "fallback": fails, "error": 0}}
         if i % 2 == 0:
-            expected[b] = {"success": fails, "fallback": 0, "error": 0}
+            expected[b] = {"success": fails, "fallback": 0, "error": 7}
         assert event["metrics"] == expected, i
+    assert metrics.counters([a, b]) == {
+        a: {"success": 100 + n // 2, "fallback": n // 2, "error": 0},
+        b: {"success": n // 2, "fallback": 0, "error": 7},
+    }
+
+
+@needs_redis
+def test_events_of_successive_batches_go_on_from_where_redis_was(redis_db: Any) -> None:
+    model = f"m-{secrets.token_hex(4)}"
+    attempts = [{"model": model, "outcome": "success", "reason": "", "latency_ms": 3}]
+    subscriber = redis_db.pubsub()
+    subscriber.subscribe(metrics.CHANNEL)
+    assert subscriber.get_message(timeout=WAIT)["type"] == "subscribe"
+
+    metrics.publish(model_used=model, latency_ms=1, attempts=attempts, now=datetime.now(UTC))
+    assert background_redis.flush(WAIT)
+    redis_db.incrby(_key(model, "success"), 10)  # another process, between two batches
+    for latency in (2, 3):
+        metrics.publish(
+            model_used=model, latency_ms=latency, attempts=attempts, now=datetime.now(UTC)
+        )
+    assert background_redis.flush(WAIT)
+    events = _events(subscriber, model, 3)
+    subscriber.close()
+
+    assert [(e["latency_ms"], e["metrics"][model]["success"]) for e in events] == [
+        (1, 1),
+        (2, 12),
+        (3, 13),
+    ]
+
+
+@needs_redis
+def test_an_event_whose_counter_fails_is_not_published_and_the_rest_of_its_batch_is(
+    gate: Gate, redis_db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad, good = f"bad-{secrets.token_hex(4)}", f"good-{secrets.token_hex(4)}"
+    redis_db.rpush(_key(bad, "success"), "not a counter")
+    subscriber = redis_db.pubsub()
+    subscriber.subscribe(metrics.CHANNEL)
+    assert subscriber.get_message(timeout=WAIT)["type"] == "subscribe"
+
+    hold_first(gate, background_redis.Delete("other"))
+    with caplog.at_level(logging.WARNING, logger=background_redis.__name__):
+        for model in (bad, good):
+            attempts = [{"model": model, "outcome": "success", "reason": "", "latency_ms": 3}]
+            metrics.publish(
+                model_used=model, latency_ms=3, attempts=attempts, now=datetime.now(UTC)
+            )
+        gate.released.set()
+        assert background_redis.flush(WAIT)
+    seen: list[dict[str, Any]] = []
+    while not any(good in e["metrics"] for e in seen):  # bad's would have come first
+        message = subscriber.get_message(timeout=WAIT)
+        assert message is not None
+        if message["type"] == "message":
+            seen.append(json.loads(message["data"]))
+    subscriber.close()
+
+    assert not any(bad in e["metrics"] for e in seen)
+    assert caplog.messages == ["background Redis sender: 1 command(s) failed (ResponseError)"]
+    assert metrics.counters([good]) == {good: {"success": 1, "fallback": 0, "error": 0}}
 
 
 @needs_redis

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -146,11 +147,16 @@ def test_every_request_publishes_a_metrics_event(registry, client) -> None:
     done = threading.Event()
 
     def listen() -> None:
+        # The channel is the server's, not the database's: skip other processes' events.
+        deadline = time.monotonic() + 5
         message = subscriber.get_message(timeout=5)
-        while message is not None and message["type"] != "message":
+        while message is not None and time.monotonic() < deadline:
+            if message["type"] == "message":
+                event = json.loads(message["data"])
+                if "local-a" in event["metrics"]:
+                    received.append(event)
+                    break
             message = subscriber.get_message(timeout=5)
-        if message is not None:
-            received.append(json.loads(message["data"]))
         done.set()
 
     thread = threading.Thread(target=listen)
