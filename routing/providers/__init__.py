@@ -14,7 +14,7 @@ from routing.providers.base import (
     Target,
     complete,
     embed,
-    http_client,
+    http_pool,
     stream,
 )
 
@@ -29,6 +29,6 @@ __all__ = [
     "Target",
     "complete",
     "embed",
-    "http_client",
+    "http_pool",
     "stream",
 ]

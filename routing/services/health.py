@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -41,10 +40,10 @@ from django.db.models import F
 from controlplane.lib.resilient_cache import cache_call
 from routing.execution import breaker
 from routing.models import LLMModel, ModelHealth
-from routing.providers import ProviderError, http_client
+from routing.providers import ProviderError
 from routing.providers.anthropic import API_VERSION as ANTHROPIC_VERSION
 from routing.providers.openai_compatible import api_root
-from routing.providers.transport import raise_for_status, transport_error
+from routing.providers.transport import call_timeouts, decode_json, raise_for_status, send
 from routing.snapshot import COOLDOWN_CACHE_KEY, PROBE_COOLDOWN_KEY
 
 logger = logging.getLogger(__name__)
@@ -155,14 +154,12 @@ def probe_endpoint(endpoint: Endpoint, timeout: float) -> Seen:
         )
     started = time.monotonic()
     try:
-        try:
-            response = http_client().get(
-                endpoint.url,
-                headers=_auth(endpoint, key),
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise transport_error(exc) from exc
+        response = send(
+            b"GET",
+            endpoint.url,
+            _auth(endpoint, key),
+            timeout=call_timeouts(timeout, connect=min(timeout, 5.0)),
+        )
         latency = round((time.monotonic() - started) * 1000)
         raise_for_status(response, key)
     except ProviderError as exc:
@@ -172,7 +169,7 @@ def probe_endpoint(endpoint: Endpoint, timeout: float) -> Seen:
             return Seen(True, latency)
         return Seen(False, latency, f"{exc.kind}: {exc.message}"[:ERROR_CHARS])
     try:
-        data = response.json()
+        data = decode_json(response.content)
     except ValueError:
         return Seen(True, latency)  # up, but the body is no listing we can read
     listed, complete = _listing(endpoint.kind, data)

@@ -20,7 +20,7 @@ from routing.providers import (
     Target,
     complete,
     embed,
-    http_client,
+    http_pool,
     stream,
 )
 from routing.providers.anthropic import JSON_INSTRUCTION
@@ -402,5 +402,5 @@ def test_simulated_embeddings_are_deterministic_unit_vectors() -> None:
 # -- the client --
 
 
-def test_there_is_one_http_client_per_process() -> None:
-    assert http_client() is http_client()
+def test_there_is_one_connection_pool_per_process() -> None:
+    assert http_pool() is http_pool()
