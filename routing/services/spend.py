@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import orjson
 from django.db import connection
 
 LEDGER = "routing_spendledger"
@@ -112,27 +113,36 @@ SESSION_ADD = (
     f" cost_usd = {SESSIONS}.cost_usd + excluded.cost_usd,"
     " updated_at = excluded.updated_at"
 )
-# The ledger upsert on PostgreSQL: one array per column, so the statement is constant
-# whatever the number of rows (zero included: unnest of empty arrays inserts nothing).
+# The ledger upsert on PostgreSQL: the rows as one JSON array (one parameter: psycopg
+# dumps eight Python lists as arrays slowly), so the statement is constant whatever the
+# number of rows. Costs travel as JSON strings, so they arrive exact.
 LEDGER_UPSERT_PG = (
     f"INSERT INTO {LEDGER} (scope, key, period, period_start, cost_usd, prompt_tokens,"  # noqa: S608
     " completion_tokens, requests, updated_at)"
-    " SELECT s, k, p, ps, c, pt, ct, r, %s FROM unnest("
-    "%s::varchar[], %s::varchar[], %s::varchar[], %s::date[], %s::numeric[],"
-    " %s::bigint[], %s::bigint[], %s::bigint[]) AS t(s, k, p, ps, c, pt, ct, r)"
+    " SELECT s, k, p, ps, c, pt, ct, r, %s FROM jsonb_to_recordset(%s::jsonb)"
+    " AS t(s varchar, k varchar, p varchar, ps date, c numeric, pt bigint, ct bigint, r bigint)"
     f" ON CONFLICT (scope, key, period, period_start) DO UPDATE SET {LEDGER_ADD}"
 )
-# The session upsert as a statement that does nothing without a session.
+# The session upsert.
 SESSION_UPSERT_PG = (
-    f"INSERT INTO {SESSIONS} (session_id, tokens, cost_usd, started_at, updated_at)"
-    " SELECT %s, %s, %s, %s, %s WHERE %s::varchar IS NOT NULL"
-    f" ON CONFLICT (session_id) DO UPDATE SET {SESSION_ADD}"
+    f"INSERT INTO {SESSIONS} (session_id, tokens, cost_usd, started_at, updated_at)"  # noqa: S608
+    f" VALUES (%s, %s, %s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET {SESSION_ADD}"
 )
+
+
+_LEDGER_KEYS = ("s", "k", "p", "ps", "c", "pt", "ct", "r")
 
 
 def _ledger_params(rows: list[tuple], now: datetime) -> list[object]:
-    columns = list(zip(*rows, strict=True)) or [()] * 8
-    return [now, *[list(column) for column in columns]]
+    """`now` and the rows as LEDGER_UPSERT_PG takes them, in their order."""
+    data = [dict(zip(_LEDGER_KEYS, row, strict=True)) for row in rows]
+    return [now, orjson.dumps(data, default=_exact).decode()]
+
+
+def _exact(value: object) -> str:
+    if type(value) is Decimal:
+        return str(value)
+    raise TypeError(type(value).__name__)
 
 
 def spend_ctes_postgresql(spend: Spend) -> tuple[str, list[object]]:
@@ -140,24 +150,24 @@ def spend_ctes_postgresql(spend: Spend) -> tuple[str, list[object]]:
     front of its own statement (the audit row's INSERT): PostgreSQL runs each exactly
     once, in the caller's one statement, so the spend and the row it belongs to commit
     together in one round trip without BEGIN and COMMIT. Ledger rows first, then the
-    session, as spend_record locks them."""
-    tokens, cost = spend.session_totals()
-    session = spend.session_id
-    sql = f"WITH ledger AS ({LEDGER_UPSERT_PG}), session AS ({SESSION_UPSERT_PG}) "
-    params = [
-        *_ledger_params(spend.ledger_rows(), spend.now),
-        session,
-        tokens,
-        cost,
-        spend.now,
-        spend.now,
-        session,
-    ]
-    return sql, params
+    session, as spend_record locks them. Only the upserts with something to write:
+    calls to $0 models add no ledger row, a request without a session no session row
+    (and nothing at all gives "" and no parameters)."""
+    ctes: list[str] = []
+    params: list[object] = []
+    rows = spend.ledger_rows()
+    if rows:
+        ctes.append(f"ledger AS ({LEDGER_UPSERT_PG})")
+        params += _ledger_params(rows, spend.now)
+    if spend.session_id is not None:
+        tokens, cost = spend.session_totals()
+        ctes.append(f"session AS ({SESSION_UPSERT_PG})")
+        params += [spend.session_id, tokens, cost, spend.now, spend.now]
+    return (f"WITH {', '.join(ctes)} " if ctes else ""), params
 
 
 def _upsert_postgresql(rows: list[tuple], now: datetime) -> None:
-    """The ledger upsert with one array per column: a constant statement that psycopg
-    and PostgreSQL prepare once, whatever the number of rows."""
+    """The ledger upsert with the rows as one JSON array: a constant statement, whatever
+    the number of rows."""
     with connection.cursor() as cursor:
         cursor.execute(LEDGER_UPSERT_PG, _ledger_params(rows, now))
