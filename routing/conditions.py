@@ -139,10 +139,17 @@ def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
+_NUMBER_TYPES = (int, float, Decimal)
+
+
 def _is_number(value: object) -> bool:
     # bool is an int subclass; excluding it is what makes `true + 1` an error. Decimal
-    # is accepted because Django DecimalFields are a natural source of costs.
-    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    # is accepted because Django DecimalFields are a natural source of costs. Plain ints
+    # and floats are tested first: this runs for every comparison a rule makes.
+    kind = type(value)
+    if kind is int or kind is float:
+        return True
+    return isinstance(value, _NUMBER_TYPES) and not isinstance(value, bool)
 
 
 def _equal(a: object, b: object) -> bool:
@@ -181,7 +188,10 @@ def _contains(item: object, container: object) -> bool:
         if not isinstance(item, str):
             raise _Problem(f"'in' on a string needs a string on the left, got {_kind(item)}")
         return item in container
-    if isinstance(container, Collection) and not isinstance(container, bytes | bytearray):
+    # A list (what rules read) is tested first: the Collection check is slow.
+    if type(container) is list or (
+        isinstance(container, Collection) and not isinstance(container, bytes | bytearray)
+    ):
         return any(_equal(item, member) for member in container)  # _equal: no 1 == true
     raise _Problem(f"'in' needs a list or a string on the right, got {_kind(container)}")
 

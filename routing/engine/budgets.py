@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routing.engine.inputs import BudgetInfo, ModelInfo, RuntimeState, Snapshot, StrategyInfo
+from routing.engine.prepared import prepared
 from routing.engine.result import CRITICAL, NORMAL, WARNING, worse
 
 
@@ -54,8 +55,12 @@ def evaluate_budgets(
     v.daily_cost = state.spend.get(("global", "", "day"), 0.0)
     levels: dict[str, str] = {}
 
+    # A model keeps the first reason it was blocked for, so the loops below skip the
+    # models blocked already instead of building a reason and values to throw away.
+    blocked = v.blocked
+
     def block(model: ModelInfo, reason: str, **values: Any) -> None:
-        v.blocked.setdefault(model.key, (reason, values))
+        blocked[model.key] = (reason, values)
 
     # Index the candidates once instead of testing every budget against every model.
     by_provider: dict[str, list[ModelInfo]] = {}
@@ -64,12 +69,12 @@ def evaluate_budgets(
         by_provider.setdefault(model.provider, []).append(model)
         by_key[model.key] = [model]
 
-    def in_scope(budget: BudgetInfo) -> list[ModelInfo]:
+    def in_scope(budget: BudgetInfo) -> Sequence[ModelInfo]:
         if budget.scope == "provider":
             return by_provider.get(budget.target, [])
         if budget.scope == "model":
             return by_key.get(budget.target, [])
-        return list(models)
+        return models  # only read
 
     costs: dict[str, float | None] = {}
 
@@ -78,11 +83,10 @@ def evaluate_budgets(
             costs[model.key] = cost(model)
         return costs[model.key]
 
-    for budget in snapshot.budgets:
+    for budget, label in zip(snapshot.budgets, prepared(snapshot).budget_labels, strict=True):
         if not _applies(budget, agent):
             continue
         scoped = in_scope(budget)
-        label = f"{budget.scope}{':' + budget.target if budget.target else ''} {budget.period}"
         if budget.scope == "global" and budget.period == "day" and budget.limit_usd is not None:
             v.daily_budget = budget.limit_usd
         if budget.limit_usd is not None:
@@ -101,9 +105,10 @@ def evaluate_budgets(
                         "spent": spent,
                     }
                 )
+                reason = f"budget {label} exhausted"
                 for model in scoped:
-                    if model.is_paid:
-                        block(model, f"budget {label} exhausted", **values)
+                    if model.key not in blocked and model.is_paid:
+                        block(model, reason, **values)
             elif share >= budget.warning_threshold:
                 levels[label] = WARNING
                 why = (
@@ -113,26 +118,22 @@ def evaluate_budgets(
                     local_why.append(why)
                 else:
                     for model in scoped:
-                        if not model.is_local:
+                        if model.key not in blocked and not model.is_local:
                             block(model, why, **values)
             else:
                 levels[label] = NORMAL
-        if budget.per_request_usd is not None:
+        cap = budget.per_request_usd
+        if cap is not None:
+            unknown = f"price unknown; cannot honour the {label} per-request cap"
+            over = f"estimated cost over the {label} per-request cap"
             for model in scoped:
+                if model.key in blocked:
+                    continue
                 estimate = cost_of(model)
                 if estimate is None and not model.is_local:
-                    block(
-                        model,
-                        f"price unknown; cannot honour the {label} per-request cap",
-                        cap_usd=budget.per_request_usd,
-                    )
-                elif estimate is not None and estimate > budget.per_request_usd:
-                    block(
-                        model,
-                        f"estimated cost over the {label} per-request cap",
-                        estimated_usd=round(estimate, 6),
-                        cap_usd=budget.per_request_usd,
-                    )
+                    block(model, unknown, cap_usd=cap)
+                elif estimate is not None and estimate > cap:
+                    block(model, over, estimated_usd=round(estimate, 6), cap_usd=cap)
 
     for name, limit in (
         (f"strategy {strategy.key} cloud budget", strategy.cloud_budget_per_day),

@@ -169,13 +169,13 @@ def _availability(run: Run) -> None:
     """Models that cannot serve anyone right now: disabled, cooling down, unhealthy, or
     with a context window too small for this prompt."""
     needed = run.value("estimated_tokens") + run.completion_tokens
+    cooling_down, unhealthy = run.state.cooling_down, run.state.unhealthy
+    run.eligible.update(run.snapshot.models)
     for key, model in run.snapshot.models.items():
-        run.eligible[key] = model
-    for key, model in list(run.eligible.items()):
-        until = run.state.cooling_down.get(key)
+        until = cooling_down.get(key)
         if not model.enabled:
             run.drop(key, "availability", "disabled")
-        elif key in run.state.unhealthy:
+        elif key in unhealthy:
             run.drop(key, "availability", "unhealthy (failed its health probe)")
         elif until is not None and until > run.now:
             run.drop(key, "availability", "cooling down", until=until.isoformat())

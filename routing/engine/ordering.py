@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import hashlib
 
-from routing.engine.inputs import ModelInfo
-from routing.engine.result import Candidate
+from routing.engine.prepared import prepared
+from routing.engine.result import Candidate, Elimination
 from routing.engine.run import COMPLEXITY_BAND, LONG_CONTEXT_TOKENS, Run
-from routing.engine.scoring import ScoringContext, factor_scores, strength, weighted
+from routing.engine.scoring import Scorer, strength
 
 
 def preferences(run: Run) -> None:
@@ -57,26 +57,28 @@ def preferences(run: Run) -> None:
 def capabilities(run: Run) -> None:
     if run.agent is None or not run.agent.capabilities_required:
         return
-    required = run.agent.capabilities_required
     # Models an operator named (agent preferences, a pin, an experiment arm) are trusted.
     arms = {m for e in run.snapshot.experiments if e.agent == run.agent.key for m, _ in e.variants}
     named = set(run.agent.named_models) | {run.pinned} | arms
-    for key, model in list(run.eligible.items()):
-        if key not in named and not required <= model.capabilities:
-            run.drop(
-                key,
-                "capabilities",
-                "lacks required capabilities",
-                missing=sorted(required - model.capabilities),
+    # Often a third of the registry lacks something; what each model lacks is worked out
+    # once per configuration version, and drop() is inlined.
+    lacking = prepared(run.snapshot).lacking(run.agent)
+    eligible, eliminated = run.eligible, run.eliminated
+    for key in [k for k in eligible if k in lacking and k not in named]:
+        del eligible[key]
+        eliminated.append(
+            Elimination(
+                key, "capabilities", "lacks required capabilities", {"missing": list(lacking[key])}
             )
+        )
 
 
-def partition(run: Run, model: ModelInfo) -> int:
+def partition(run: Run, is_local: bool) -> int:
     """0 sorts first. The strategy decides whether local or cloud models lead."""
     s = run.strategy
     assert s is not None
     level, score = run.value("complexity_level"), run.value("complexity_score")
-    local_first = 0 if model.is_local else 1
+    local_first = 0 if is_local else 1
     cloud_first = 1 - local_first
     if s.prefer_local:
         if s.complexity_threshold is not None and score >= s.complexity_threshold:
@@ -98,22 +100,31 @@ def partition(run: Run, model: ModelInfo) -> int:
 
 def order(run: Run) -> list[Candidate]:
     assert run.strategy is not None
-    weights = run.strategy.weights or run.snapshot.factor_weights
     costs = {k: run.cost(m) for k, m in run.eligible.items()}
     known = [c for c in costs.values() if c is not None]
     speeds = [m.tokens_per_second for m in run.eligible.values() if m.tokens_per_second]
-    ctx = ScoringContext(
-        complexity_score=run.value("complexity_score"),
-        privacy_level=run.value("privacy_level"),
+    complexity_score, privacy_level = run.value("complexity_score"), run.value("privacy_level")
+    simple = run.value("complexity_level") == "simple"
+    if not run.eligible:
+        return []
+    # The same for every model of this run: worked out once, not per candidate.
+    scorer = Scorer(
+        complexity_score=complexity_score,
+        privacy_level=privacy_level,
         max_cost=max(known, default=0.0),
         max_tokens_per_second=max(speeds, default=0.0),
         rate_usage=run.state.rate_usage,
+        weights=run.strategy.weights or run.snapshot.factor_weights,
     )
-    simple = run.value("complexity_level") == "simple"
+    partitions = (partition(run, False), partition(run, True))  # indexed by is_local
+    preferred = "preferred by " + (
+        "agent" if run.agent and run.agent.named_models else "task table"
+    )
+    by_score = f"strategy {run.strategy.key} score"
     scored = []
     for key, model in run.eligible.items():
-        factors = factor_scores(model, costs[key], ctx)
-        score = weighted(factors, weights)
+        factors = scorer.factors(model, costs[key])
+        score = scorer.score(factors)
         cost = costs[key]
         cost_sort = float("inf") if cost is None else cost
         # Seed 000: for simple tasks, the smallest capable and cheapest model first.
@@ -122,7 +133,7 @@ def order(run: Run) -> list[Candidate]:
         sort_key = (
             key in run.demoted,
             key != run.pinned,
-            partition(run, model),
+            partitions[model.is_local],
             -run.bonus.get(key, 0.0),
             *within,
             key,
@@ -130,11 +141,9 @@ def order(run: Run) -> list[Candidate]:
         if key == run.pinned:
             why = run.pinned_why
         elif key in run.bonus:
-            why = "preferred by " + (
-                "agent" if run.agent and run.agent.named_models else "task table"
-            )
+            why = preferred
         else:
-            why = f"strategy {run.strategy.key} score"
+            why = by_score
         scored.append(
             (sort_key, Candidate(key, model.provider, model.type, score, factors, cost, why))
         )

@@ -3,11 +3,14 @@ override. A rule whose condition reads `model.*` is evaluated once per candidate
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from routing.conditions import ConditionEvalError
 from routing.engine.inputs import ModelInfo, RuleInfo
+from routing.engine.prepared import prepared
 from routing.engine.result import Refusal
 from routing.engine.run import (
     DENIED_BY_RULE,
@@ -49,66 +52,106 @@ _REQUEST_NAMES: dict[str, Callable[[Run], Any]] = {
     "force_local": lambda r: r.local_only,
     "strategy": lambda r: r.strategy.key if r.strategy else "",
 }
-_MODEL_NAMES: dict[str, Callable[[Run, ModelInfo], Any]] = {
-    "model.key": lambda r, m: m.key,
-    "model.type": lambda r, m: m.type,
-    "model.provider": lambda r, m: m.provider,
-    "model.tier": lambda r, m: m.tier,
-    "model.rate_limit_approaching": lambda r, m: (
-        r.state.rate_usage.get(m.key, 0.0) >= RATE_LIMIT_APPROACHING
-    ),
-    "model.cost_per_1k_input": lambda r, m: m.cost_input_per_1k,
-    "model.cost_per_1k_output": lambda r, m: m.cost_output_per_1k,
-    "model.context_window": lambda r, m: m.context_window,
-    "model.capabilities": lambda r, m: sorted(m.capabilities),
-}
-
-
 # Names whose value can change while rules run (a rule may make the request local-only).
 _VOLATILE = frozenset({"force_local", "warning_level"})
 
 
-class _Context(dict[str, Any]):
-    """The values a condition reads, computed on first read. Request values are shared by
-    every rule of the run (run.rule_values). A model name with no model in question
-    raises KeyError ("no value for ..."), and sets `wanted_model`."""
+def _request_value(run: Run, name: str) -> Any:
+    """A request name's value; computed once per run (run.rule_values) unless volatile.
+    KeyError when it has none (a replay's stored features may lack one)."""
+    shared = run.rule_values
+    if name in shared:
+        return shared[name]
+    value = _REQUEST_NAMES[name](run)
+    if name not in _VOLATILE:
+        shared[name] = value
+    return value
 
-    def __init__(self, run: Run, model: ModelInfo | None) -> None:
+
+class _Context(dict[str, Any]):
+    """The values a condition reads without a model in question, computed on first read.
+    A model name raises KeyError ("no value for ...") and sets `wanted_model`."""
+
+    def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
-        self.model = model
         self.wanted_model = False
 
     def __missing__(self, name: str) -> Any:
-        getter = _REQUEST_NAMES.get(name)
-        if getter is not None:
-            shared = self.run.rule_values
-            if name in shared:
-                return shared[name]
-            value = getter(self.run)
-            if name not in _VOLATILE:
-                shared[name] = value
-            return value
-        if name in _MODEL_NAMES:
-            if self.model is None:
-                self.wanted_model = True
-                raise KeyError(name)
-            value = _MODEL_NAMES[name](self.run, self.model)
-            self[name] = value
-            return value
+        if name in _REQUEST_NAMES:
+            return _request_value(self.run, name)
+        if name.startswith("model."):
+            self.wanted_model = True
         raise KeyError(name)
 
 
-def _matches(run: Run, rule: RuleInfo, model: ModelInfo | None) -> bool:
+@functools.lru_cache(maxsize=1024)
+def _split_names(names: frozenset[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A condition's request names and model names, sorted (frozensets cache their hash,
+    so this is a cheap lookup)."""
+    return (
+        tuple(sorted(name for name in names if name in _REQUEST_NAMES)),
+        tuple(sorted(name for name in names if name.startswith("model."))),
+    )
+
+
+def _outcome(rule: RuleInfo, context: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """Whether the rule matches, and the error to record when it cannot be evaluated (a
+    rule that cannot be evaluated does not fire)."""
+    assert rule.condition is not None
+    try:
+        return rule.condition.evaluate(context), None
+    except ConditionEvalError as exc:
+        return False, f"{rule.label}: {exc.message}"
+
+
+def _matches(run: Run, rule: RuleInfo) -> bool:
     if rule.condition is None:
         run.errors.append(f"{rule.label}: {rule.compile_error}")
         return False
-    try:
-        return rule.condition.evaluate(_Context(run, model))
-    except ConditionEvalError as exc:
-        # Recorded in the decision; a rule that cannot be evaluated does not fire.
-        run.errors.append(f"{rule.label}: {exc.message}")
-        return False
+    matched, error = _outcome(rule, _Context(run))
+    if error is not None:
+        run.errors.append(error)
+    return matched
+
+
+def _matching_models(run: Run, rule: RuleInfo, targets: list[ModelInfo]) -> list[ModelInfo]:
+    """The targets a per-model rule matches.
+
+    Its answer depends on the request values and on the model values it reads, so it is
+    evaluated once per group of models that agree on those (prepared.model_groups) and
+    on the rate limit, not once per model: `model.provider == 'openai'` has as many
+    answers as there are providers. The context is a plain dict: the model's values
+    (with the rate limit when the condition reads it), then the request values it reads,
+    which cannot change while its models are evaluated. A name without a value is left
+    out, so reading it fails as in _Context. Errors are recorded once per model, in
+    order, as if each model had been evaluated."""
+    assert rule.condition is not None
+    request_names, model_names = _split_names(rule.condition.names)
+    request_values = {}
+    for name in request_names:
+        with contextlib.suppress(KeyError):
+            request_values[name] = _request_value(run, name)
+    prep = prepared(run.snapshot)
+    groups = prep.model_groups(model_names)
+    reads_rate = "model.rate_limit_approaching" in model_names
+    usage = run.state.rate_usage
+    outcomes: dict[tuple[int, bool], tuple[bool, str | None]] = {}
+    matched = []
+    for model in targets:
+        approaching = reads_rate and usage.get(model.key, 0.0) >= RATE_LIMIT_APPROACHING
+        group = (groups[model.key], approaching)
+        outcome = outcomes.get(group)
+        if outcome is None:
+            context = {**prep.model_values[model.key], **request_values}
+            if reads_rate:
+                context["model.rate_limit_approaching"] = approaching
+            outcome = outcomes[group] = _outcome(rule, context)
+        if outcome[1] is not None:
+            run.errors.append(outcome[1])
+        if outcome[0]:
+            matched.append(model)
+    return matched
 
 
 def _probe(run: Run, rule: RuleInfo) -> bool | None:
@@ -116,7 +159,7 @@ def _probe(run: Run, rule: RuleInfo) -> bool | None:
     on the model (`task.critical and model.type == 'local'` for a non-critical task),
     None when it does. Saves evaluating it once per candidate."""
     assert rule.condition is not None
-    ctx = _Context(run, None)
+    ctx = _Context(run)
     try:
         return rule.condition.evaluate(ctx)
     except ConditionEvalError as exc:
@@ -184,7 +227,8 @@ def run_rules(run: Run, rules: Iterable[RuleInfo], step: str, first_match_wins: 
     for rule in rules:
         if not rule.enabled or run.refusal is not None:
             continue
-        if rule.per_model:
+        # rule.per_model, from the cached split of the condition's names.
+        if rule.condition is not None and _split_names(rule.condition.names)[1]:
             probe = _probe(run, rule)
             if probe is False:
                 continue
@@ -193,7 +237,7 @@ def run_rules(run: Run, rules: Iterable[RuleInfo], step: str, first_match_wins: 
                 if rule.model in run.snapshot.models
                 else list(run.eligible.values())
             )
-            matched = [m for m in targets if probe or _matches(run, rule, m)]
+            matched = targets if probe else _matching_models(run, rule, targets)
             if not matched:
                 continue
             fired.append(rule.label)
@@ -204,7 +248,7 @@ def run_rules(run: Run, rules: Iterable[RuleInfo], step: str, first_match_wins: 
                 run.rule = rule.label
                 break
             continue
-        if _matches(run, rule, None):
+        if _matches(run, rule):
             fired.append(rule.label)
             run.rule = run.rule or rule.label
             _apply_action(run, rule, step, None)

@@ -8,6 +8,7 @@ from typing import Any
 
 from routing.engine.budgets import BudgetVerdict
 from routing.engine.inputs import (
+    LOCAL,
     AgentInfo,
     ModelInfo,
     RouteRequest,
@@ -75,8 +76,11 @@ class Run:
             self.eliminated.append(Elimination(key, step, reason, values))
 
     def drop_cloud(self, step: str, reason: str, **values: Any) -> None:
-        for key in [k for k, m in self.eligible.items() if not m.is_local]:
-            self.drop(key, step, reason, **values)
+        # drop() inlined: a local-only request loses every cloud model at once.
+        eligible, eliminated = self.eligible, self.eliminated
+        for key in [k for k, m in eligible.items() if m.type != LOCAL]:
+            del eligible[key]
+            eliminated.append(Elimination(key, step, reason, dict(values)))
 
     def cost(self, model: ModelInfo) -> float | None:
         tokens = self.features["estimated_tokens"].value
