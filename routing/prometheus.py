@@ -3,7 +3,7 @@ health stand right now.
 
 Request metrics are prometheus_client counters and histograms, moved once per request
 where its audit row is written (`decision_counted`), in memory: no I/O on the request
-path. With PROMETHEUS_MULTIPROC_DIR set (gunicorn with several workers) prometheus_client
+path. With PROMETHEUS_MULTIPROC_DIR set (several web worker processes) prometheus_client
 keeps them in files in that directory and `exposition()` sums every process's values.
 
 State metrics (spend today, budget limits and use, cooldowns, health, config version)

@@ -210,7 +210,7 @@ def test_a_bad_or_open_metrics_setting_stops_start_up(tmp_path: Path, env: dict[
     assert "Traceback" not in result.stderr
 
 
-# -- several gunicorn workers ----------------------------------------------------------------
+# -- several web worker processes -----------------------------------------------------------
 
 WORKER = """
 import django, sys
