@@ -362,3 +362,48 @@ def test_the_worker_records_an_expired_override_in_the_shared_database(
     assert ended.ended_at == override.expires_at
     assert ended.ended_by_label == EXPIRED_LABEL
     assert "routing.tasks.expire_overrides" in shared.stack.worker.log_tail()
+
+
+# -- streams through the production server (granian) -------------------------------------------
+
+
+def test_granian_sends_each_chunk_as_it_comes_and_a_client_that_leaves_still_gets_its_row(
+    shared: Shared,
+) -> None:
+    """The SSE stream is not buffered by the server (the chunks arrive as apart as the
+    model sends them), and when the client hangs up mid-stream the server notices at
+    its next write, the stream's generator is closed, and the audit row is written."""
+    add_model(shared.registry, "local-slow", "local", "llama3@chunks=40,gap=0.1")
+    shared.publish_config()
+    body = {
+        "model": "local-slow",
+        "messages": [{"role": "user", "content": "hello there"}],
+        "stream": True,
+    }
+    arrivals: list[float] = []
+
+    with httpx.stream(
+        "POST",
+        f"{shared.stack.a.url}/v1/chat/completions",
+        json=body,
+        headers=shared.auth,
+        timeout=20,
+    ) as response:
+        assert response.status_code == 200
+        decision_id = response.headers["X-Switchboard-Decision-Id"]
+        for line in response.iter_lines():
+            if line.startswith("data: ") and '"content"' in line:
+                arrivals.append(time.monotonic())
+                if len(arrivals) == 4:
+                    break  # leave mid-stream: dozens of chunks are still to come
+
+    # At least two of the model's 0.1 s gaps lie between the first and the fourth.
+    assert arrivals[3] - arrivals[0] >= 0.15, "the chunks came together: the server buffered"
+
+    def recorded() -> bool:
+        return Decision.objects.filter(public_id=decision_id).exists()
+
+    wait_until(recorded, timeout=10, what="the audit row of the abandoned stream")
+    row = Decision.objects.get(public_id=decision_id)
+    assert row.attempts[-1]["model"] == "local-slow"
+    assert row.attempts[-1]["reason"] == "client disconnected mid-stream"
