@@ -48,13 +48,18 @@ class Outcome:
     verification: dict[str, Any] | None = None
 
 
+def decision_fields(**request: Any) -> dict[str, Any]:
+    """The audit row's fields, by name, for one request (what `_row` takes)."""
+    return _row(**request).fields
+
+
 def decision_record(*, spend: Spend | None = None, **fields: Any) -> Decision:
     """Write the audit row (`fields` as `decision_fields` takes them) and, when given,
     what the request spent, atomically; then count it (metrics, the log line) once it
     is committed. Spend goes in every scope of the ledger and the session's usage
     (routing.services.spend)."""
     values, json = _row(**fields)
-    row = _new_row(values)
+    row = Decision(**values)
     db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a thread-local look-up
     if spend is None:
         _insert(row, json=json, db=db)
@@ -76,11 +81,6 @@ def _one_statement(db: BaseDatabaseWrapper) -> bool:
 
 def _has_save_listeners() -> bool:
     return pre_save.has_listeners(Decision) or post_save.has_listeners(Decision)
-
-
-def decision_fields(**request: Any) -> dict[str, Any]:
-    """The audit row's fields, by name, for one request (what `_row` takes)."""
-    return _row(**request).fields
 
 
 class _Row(NamedTuple):
@@ -378,36 +378,3 @@ def _cursor(db: BaseDatabaseWrapper) -> CursorWrapper:
     with db.wrap_database_errors:
         cursor = ServerBindingCursor(db.connection)
     return db.make_debug_cursor(cursor) if db.queries_logged else db.make_cursor(cursor)
-
-
-@functools.cache
-def _model_fields() -> tuple[frozenset[str], tuple[str, ...], tuple[tuple[int, Field], ...]]:
-    """The names `_row` gives (every concrete field's but the id's), all concrete fields'
-    names in order, and where the foreign keys are among them."""
-    fields = Decision._meta.concrete_fields
-    given = frozenset(f.name for f in fields if not f.primary_key)
-    return (
-        given,
-        tuple(f.name for f in fields),
-        tuple((i, f) for i, f in enumerate(fields) if f.is_relation),
-    )
-
-
-def _new_row(values: Mapping[str, Any]) -> Decision:
-    """`Decision(**values)`, the quicker way Model.__init__ offers: the values in field
-    order (the id None, a foreign key by its id), then the related object cached, as
-    assigning it does (`_insert` sets `_state.db`). Anything else goes to Model.__init__."""
-    given, names, foreign_keys = _model_fields()
-    if values.keys() != given:
-        return Decision(**values)
-    args = list(map(values.get, names))
-    for i, f in foreign_keys:
-        related = args[i]
-        if related is not None:
-            if not isinstance(related, f.related_model):
-                return Decision(**values)  # which says what is wrong with it
-            args[i] = getattr(related, f.target_field.attname)
-    row = Decision(*args)
-    for i, f in foreign_keys:
-        f.set_cached_value(row, values[names[i]])
-    return row
